@@ -1,0 +1,26 @@
+# mmrobust workflow: download -> features (-> curriculum -> pretrain -> embed -> finetune -> evaluate -> report).
+# Stages live in workflow/rules/; config keys are documented in config/README.md.
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+include: "workflow/rules/common.smk"
+
+
+# One line naming the key on a bad config, before any job starts; then Snakemake's own check.
+check_config(config)
+validate(config, "workflow/schemas/config.schema.yaml")
+
+
+include: "workflow/rules/download.smk"
+include: "workflow/rules/features.smk"
+
+
+rule all:
+    input:
+        expand("features/{dataset}/summary.json", dataset=sorted(config["datasets"])),
+    default_target: True

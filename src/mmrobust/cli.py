@@ -1,0 +1,111 @@
+"""`mmrobust` command line: one subcommand per pipeline stage, each called by a Snakemake rule.
+
+A stage gets its settings either as `--spec JSON` (what the Snakemake rule passes: exactly the
+config part the stage depends on) or from `--config FILE ...` (merged left to right, validated).
+User errors print one line naming the file and key and exit 2; no traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from .config import load_config, parse_spec, stage_spec
+from .errors import MmrobustError
+
+DEFAULT_CONFIG = ["config/config.yaml"]
+
+
+def _spec(args: argparse.Namespace, stage: str) -> dict:
+    if args.spec is not None:
+        return parse_spec(stage, args.spec)
+    config = load_config(args.config or DEFAULT_CONFIG)
+    return stage_spec(stage, config, args.dataset or _only_dataset(config))
+
+
+def _only_dataset(config: dict) -> str:
+    names = sorted(config["datasets"])
+    if len(names) != 1:
+        raise MmrobustError(f"config: datasets: {len(names)} configured ({', '.join(names)}); choose one with --dataset")
+    return names[0]
+
+
+def _stage_args(parser: argparse.ArgumentParser) -> None:
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--spec", help="JSON settings of this stage (as passed by the Snakemake rule)")
+    source.add_argument("--config", nargs="+", metavar="FILE", help="config files, merged left to right (default: config/config.yaml)")
+    parser.add_argument("--dataset", help="dataset name in the config (needed when several are configured)")
+    parser.add_argument("--workers", type=int, default=1, help="worker processes (speed only; outputs are identical)")
+
+
+def cmd_check_config(args: argparse.Namespace) -> None:
+    config = load_config(args.config or DEFAULT_CONFIG)
+    print(f"ok: {', '.join(args.config or DEFAULT_CONFIG)} ({len(config['datasets'])} dataset(s): {', '.join(sorted(config['datasets']))})")
+
+
+def cmd_download(args: argparse.Namespace) -> None:
+    from .data.sources import download
+
+    provenance = download(_spec(args, "download"), Path(args.out), max(1, args.workers))
+    print(json.dumps(provenance, sort_keys=True))
+
+
+def cmd_features(args: argparse.Namespace) -> None:
+    from .features.extract import extract
+
+    summary = extract(Path(args.data), Path(args.out), _spec(args, "features")["features"], max(1, args.workers))
+    print(json.dumps({k: summary[k] for k in ("clips_in", "clips_out", "report")}, sort_keys=True))
+
+
+def cmd_pack(args: argparse.Namespace) -> None:
+    from .data.pack import pack
+
+    shards = pack(Path(args.data), Path(args.out), args.shard_size, args.prefix)
+    print(f"wrote {len(shards)} shard(s) and SHA256SUMS to {args.out}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mmrobust", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("check-config", help="validate config files against workflow/schemas/config.schema.yaml")
+    p.add_argument("--config", nargs="+", metavar="FILE")
+    p.set_defaults(func=cmd_check_config)
+
+    p = sub.add_parser("download", help="write data/<dataset>: manifest.csv, media/, skipped.csv, meta/")
+    _stage_args(p)
+    p.add_argument("--out", required=True, help="dataset folder, e.g. data/synthetic")
+    p.set_defaults(func=cmd_download)
+
+    p = sub.add_parser("features", help="write features/<dataset>: shards/, index.csv, skipped.csv, summary.json")
+    _stage_args(p)
+    p.add_argument("--data", required=True, help="dataset folder written by download")
+    p.add_argument("--out", required=True, help="features folder, e.g. features/synthetic")
+    p.set_defaults(func=cmd_features)
+
+    p = sub.add_parser("pack", help="publish a dataset folder as tar shards + SHA256SUMS for the http source")
+    p.add_argument("data", help="dataset folder written by download")
+    p.add_argument("out", help="folder to write the shards into")
+    p.add_argument("--shard-size", type=int, default=256)
+    p.add_argument("--prefix", default="shard")
+    p.set_defaults(func=cmd_pack)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except MmrobustError as exc:
+        print(f"mmrobust: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("mmrobust: interrupted; outputs of this run were not written, earlier ones are intact", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,172 @@
+"""Config loading and validation: one schema (workflow/schemas/config.schema.yaml) for Snakemake and the CLI.
+
+Errors are one line naming the file and the dotted key, raised before any work starts.
+"""
+from __future__ import annotations
+
+import copy
+import json
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Iterable
+
+import jsonschema
+import yaml
+
+from .errors import MmrobustError
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SCHEMA_DIR = REPO_ROOT / "workflow" / "schemas"
+
+
+@lru_cache(maxsize=None)
+def load_schema(name: str) -> dict:
+    with open(SCHEMA_DIR / name, encoding="utf-8") as fh:
+        return yaml.safe_load(fh)
+
+
+def _with_defaults(validator_class):
+    """A validator that fills in `default`s while it validates (the jsonschema FAQ recipe)."""
+    validate_properties = validator_class.VALIDATORS["properties"]
+
+    def set_defaults(validator, properties, instance, schema):
+        if isinstance(instance, dict):
+            for key, sub in properties.items():
+                if "default" in sub and key not in instance:
+                    instance[key] = copy.deepcopy(sub["default"])
+        yield from validate_properties(validator, properties, instance, schema)
+
+    return jsonschema.validators.extend(validator_class, {"properties": set_defaults})
+
+
+_Validator = _with_defaults(jsonschema.Draft202012Validator)
+
+
+def _error_line(error: jsonschema.ValidationError, source: str) -> str:
+    path = [str(p) for p in error.absolute_path]
+    message = error.message
+    if error.validator == "additionalProperties":
+        allowed = sorted(error.schema.get("properties", {}))
+        unexpected = sorted(set(error.instance) - set(allowed))
+        path.append(unexpected[0] if unexpected else "?")
+        message = "unknown key" + (f" (allowed: {', '.join(allowed)})" if allowed else "")
+    elif error.validator == "required":
+        missing = [k for k in error.validator_value if k not in error.instance]
+        path.append(missing[0])
+        message = "missing key"
+    elif error.validator == "oneOf" and error.schema.get("oneOf") and "required" in error.schema["oneOf"][0]:
+        options = " or ".join(s["required"][0] for s in error.schema["oneOf"])
+        message = f"give exactly one of {options}"
+    key = ".".join(path) if path else "<top level>"
+    return f"{source}: {key}: {message}"
+
+
+def validate(instance: dict, schema: dict, source: str) -> dict:
+    """Validate `instance` in place (filling defaults); raise MmrobustError with one line on failure."""
+    errors = sorted(_Validator(schema).iter_errors(instance), key=lambda e: list(e.absolute_path))
+    if errors:
+        raise MmrobustError(_error_line(jsonschema.exceptions.best_match(errors), source))
+    return instance
+
+
+def _check_relations(config: dict, source: str) -> None:
+    """Constraints between keys that JSON schema cannot express."""
+
+    def fail(key: str, message: str) -> None:
+        raise MmrobustError(f"{source}: {key}: {message}")
+
+    video = config.get("features", {}).get("video")
+    if video:
+        lo, hi = video["train_short_side"]
+        if lo > hi:
+            fail("features.video.train_short_side", f"min {lo} is above max {hi}")
+        if video["crop_size"] > min(lo, video["eval_short_side"]):
+            fail("features.video.crop_size", f"{video['crop_size']} does not fit in the short sides {lo} (train) and {video['eval_short_side']} (eval)")
+    for name, dataset in config.get("datasets", {}).items():
+        synthetic = dataset.get("synthetic")
+        if dataset["source"] != "synthetic" or synthetic is None:
+            continue
+        key = f"datasets.{name}.synthetic"
+        low, high = synthetic["concepts_per_clip"]
+        if low > high:
+            fail(f"{key}.concepts_per_clip", f"min {low} is above max {high}")
+        for task, carriers in synthetic["concepts"].items():
+            total = sum(carriers.values())
+            if total < max(2, high if task == "multilabel" else 2):
+                fail(f"{key}.concepts.{task}", f"{total} concepts are too few (need at least 2 and at least concepts_per_clip max)")
+
+
+def load_config(paths: Iterable[str | Path]) -> dict:
+    """Merge YAML files left to right (later keys win, dicts merge recursively, as Snakemake does) and validate."""
+    merged: dict = {}
+    names = []
+    for path in paths:
+        names.append(str(path))
+        try:
+            with open(path, encoding="utf-8") as fh:
+                data = yaml.safe_load(fh) or {}
+        except FileNotFoundError:
+            raise MmrobustError(f"{path}: config file not found") from None
+        except yaml.YAMLError as exc:
+            raise MmrobustError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+        if not isinstance(data, dict):
+            raise MmrobustError(f"{path}: <top level>: expected a mapping of keys")
+        merged = deep_merge(merged, data)
+    return validate_config(merged, "+".join(names))
+
+
+def validate_config(config: dict, source: str) -> dict:
+    validate(config, load_schema("config.schema.yaml"), source)
+    _check_relations(config, source)
+    return config
+
+
+def deep_merge(base: dict, update: dict) -> dict:
+    out = copy.deepcopy(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+# What each stage's output depends on. Snakemake passes exactly this as a param, so a change to
+# any other part of the config does not rerun the stage.
+def stage_spec(stage: str, config: dict, dataset: str) -> dict[str, Any]:
+    if dataset not in config["datasets"]:
+        known = ", ".join(sorted(config["datasets"]))
+        raise MmrobustError(f"config: datasets.{dataset}: no such dataset (configured: {known})")
+    if stage == "download":
+        return {"seed": config["seed"], "dataset": config["datasets"][dataset]}
+    if stage == "features":
+        # The worker count changes speed, not bytes: it is passed as --workers, outside the spec.
+        return {"features": {k: v for k, v in config["features"].items() if k != "workers"}}
+    raise ValueError(f"unknown stage {stage!r}")
+
+
+def _spec_schema(stage: str) -> dict:
+    schema = copy.deepcopy(load_schema("config.schema.yaml"))
+    properties = {
+        "download": {"seed": {"$ref": "#/$defs/seed"}, "dataset": {"$ref": "#/$defs/dataset"}},
+        "features": {"features": {"$ref": "#/$defs/features"}},
+    }[stage]
+    schema.update(properties=properties, required=sorted(properties), additionalProperties=False)
+    return schema
+
+
+def parse_spec(stage: str, text: str) -> dict[str, Any]:
+    """Parse and validate the JSON spec a Snakemake rule passes to the CLI."""
+    try:
+        spec = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise MmrobustError(f"--spec: not valid JSON ({exc})") from None
+    if not isinstance(spec, dict):
+        raise MmrobustError("--spec: <top level>: expected a JSON object")
+    validate(spec, _spec_schema(stage), "--spec")
+    _check_relations({"features": spec.get("features", {}), "datasets": {"spec": spec["dataset"]} if "dataset" in spec else {}}, "--spec")
+    return spec
+
+
+def spec_json(stage: str, config: dict, dataset: str) -> str:
+    return json.dumps(stage_spec(stage, config, dataset), sort_keys=True, separators=(",", ":"))

@@ -1,0 +1,1 @@
+"""Datasets: manifests, sources (where clips come from) and the skipped-items report."""

@@ -1,0 +1,35 @@
+"""The skipped-items report: every clip or modality left out, with the stage and the reason."""
+from __future__ import annotations
+
+import csv
+import io
+import os
+from dataclasses import astuple, dataclass
+from pathlib import Path
+
+from ..fileio import atomic_write_text
+
+FIELDS = ("id", "path", "stage", "action", "reason")
+DROPPED_CLIP = "dropped_clip"
+
+
+@dataclass(frozen=True, order=True)
+class Skip:
+    id: str
+    path: str
+    stage: str
+    action: str  # dropped_clip, or dropped_<modality> when the clip is kept without it
+    reason: str
+
+
+def write_report(path: str | os.PathLike, skips: list[Skip]) -> None:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(FIELDS)
+    writer.writerows(astuple(s) for s in sorted(skips))
+    atomic_write_text(path, buffer.getvalue())
+
+
+def read_report(path: str | os.PathLike) -> list[Skip]:
+    with open(Path(path), encoding="utf-8", newline="") as fh:
+        return [Skip(**row) for row in csv.DictReader(fh)]

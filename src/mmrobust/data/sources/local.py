@@ -1,0 +1,128 @@
+"""Source `local`: a user's folder of clips or a manifest CSV (format: config/README.md).
+
+Folder layout: `<root>/<split>/<id>.mp4` (or .wav etc. for audio-only clips), an optional
+`<id>.txt` caption and an optional `<id>.json` sidecar `{"labels": [...], "start": s, "end": s}`.
+Files directly under `<root>` get `default_split`. Media are copied (hard-linked where possible)
+into the dataset folder, so the dataset stays valid if the user's folder moves.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+from pathlib import Path
+
+from ...errors import MmrobustError
+from ...fileio import sha256_file
+from ..manifest import LABEL_SEP, ManifestRow, _number
+from ..report import DROPPED_CLIP, Skip
+
+VIDEO_EXT = (".mp4", ".mkv", ".webm", ".mov", ".avi")
+AUDIO_EXT = (".wav", ".flac", ".m4a", ".mp3", ".ogg")
+STAGE = "download"
+
+
+def _place(src: Path, dst: Path) -> None:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copyfile(src, dst)
+
+
+def read_caption(path: Path, clip_id: str, skips: list[Skip], shown: str) -> str:
+    """Caption text with whitespace collapsed; '' (a missing text modality) if absent or not UTF-8."""
+    if not path.exists():
+        return ""
+    try:
+        return " ".join(path.read_text(encoding="utf-8").split())
+    except UnicodeDecodeError as exc:
+        skips.append(Skip(clip_id, shown, STAGE, "dropped_text", f"caption is not UTF-8 ({exc.reason} at byte {exc.start})"))
+        return ""
+
+
+def _sidecar(path: Path, shown: str) -> dict:
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise MmrobustError(f"{shown}: not valid UTF-8 JSON ({exc})") from None
+    unknown = sorted(set(data) - {"labels", "start", "end"}) if isinstance(data, dict) else ["<not an object>"]
+    if unknown:
+        raise MmrobustError(f"{shown}: {unknown[0]}: unknown key (allowed: end, labels, start)")
+    return data
+
+
+def scan_folder(root: Path, default_split: str, out: Path) -> tuple[list[ManifestRow], list[Skip]]:
+    if not root.is_dir():
+        raise MmrobustError(f"{root}: local.path: not a folder")
+    stems: dict[tuple[str, str], dict[str, Path]] = {}
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        rel = path.relative_to(root)
+        if len(rel.parts) > 2:
+            raise MmrobustError(f"{root}: {rel}: nested too deep (use <split>/<id>.<ext>)")
+        split = rel.parts[0] if len(rel.parts) == 2 else default_split
+        stems.setdefault((split, path.stem), {})[path.suffix.lower()] = path
+    rows, skips, seen = [], [], {}
+    for (split, clip_id), files in sorted(stems.items()):
+        shown = f"{split}/{clip_id}"
+        media = [files[e] for e in VIDEO_EXT + AUDIO_EXT if e in files]
+        if not media:
+            if ".txt" in files or ".json" in files:
+                skips.append(Skip(clip_id, shown, STAGE, DROPPED_CLIP, "no media file (.mp4/.wav/...) beside the caption"))
+            continue
+        if len(media) > 1:
+            raise MmrobustError(f"{root}: {shown}: several media files ({', '.join(p.name for p in media)}); keep one")
+        if clip_id in seen:
+            raise MmrobustError(f"{root}: {shown}: id {clip_id!r} also in split {seen[clip_id]}")
+        seen[clip_id] = split
+        side = _sidecar(files[".json"], f"{root}/{shown}.json") if ".json" in files else {}
+        text = read_caption(files.get(".txt", root / "__absent__"), clip_id, skips, f"{shown}.txt")
+        rel_media = f"media/{split}/{clip_id}{media[0].suffix.lower()}"
+        _place(media[0], out / rel_media)
+        rows.append(ManifestRow(clip_id, split, rel_media, side.get("start"), side.get("end"), text,
+                                tuple(side.get("labels", ())), sha256_file(out / rel_media)).validate(f"{root}/{shown}"))
+    return rows, skips
+
+
+def read_user_manifest(path: Path, default_split: str, out: Path) -> tuple[list[ManifestRow], list[Skip]]:
+    """A CSV with columns id, media (required) and split, start, end, text, labels (optional)."""
+    try:
+        with open(path, encoding="utf-8", newline="") as fh:
+            reader = csv.DictReader(fh)
+            missing = [c for c in ("id", "media") if c not in (reader.fieldnames or [])]
+            if missing:
+                raise MmrobustError(f"{path}: header: missing column(s) {', '.join(missing)}")
+            unknown = sorted(set(reader.fieldnames) - {"id", "media", "split", "start", "end", "text", "labels"})
+            if unknown:
+                raise MmrobustError(f"{path}: header: unknown column {unknown[0]!r}")
+            records = list(enumerate(reader, start=2))
+    except FileNotFoundError:
+        raise MmrobustError(f"{path}: local.manifest: file not found") from None
+    except UnicodeDecodeError as exc:
+        raise MmrobustError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    rows, skips = [], []
+    for line, rec in records:
+        source = f"{path}:{line}"
+        clip_id, split = rec["id"], (rec.get("split") or default_split)
+        src = Path(rec["media"])
+        src = src if src.is_absolute() else path.parent / src
+        if not src.is_file():
+            skips.append(Skip(clip_id, rec["media"], STAGE, DROPPED_CLIP, "media file not found"))
+            continue
+        rel_media = f"media/{split}/{clip_id}{src.suffix.lower()}"
+        row = ManifestRow(clip_id, split, rel_media, _number(rec.get("start") or "", source, "start"),
+                          _number(rec.get("end") or "", source, "end"), " ".join((rec.get("text") or "").split()),
+                          tuple(l for l in (rec.get("labels") or "").split(LABEL_SEP) if l), "0" * 64).validate(source)
+        _place(src, out / rel_media)
+        rows.append(ManifestRow(**{**row.__dict__, "sha256": sha256_file(out / rel_media)}))
+    return rows, skips
+
+
+def fetch(dataset: dict, seed: int, out: Path, workers: int) -> tuple[list[ManifestRow], list[Skip]]:
+    spec = dataset["local"]
+    if "manifest" in spec:
+        return read_user_manifest(Path(spec["manifest"]), spec["default_split"], out)
+    return scan_folder(Path(spec["path"]), spec["default_split"], out)

@@ -1,0 +1,137 @@
+"""The features stage: manifest + media -> shards, index.csv, skipped.csv, summary.json.
+
+Per clip: probe the streams, decode the sampled frames at the stored short side, the audio
+window, the log-mel, and the caption's tokens. A missing modality is kept as missing; a clip none
+of whose modalities decode is dropped and reported. Workers return samples in manifest order, so
+the shards do not depend on the worker count.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..data.manifest import LABEL_SEP, ManifestRow, read_manifest
+from ..data.report import DROPPED_CLIP, Skip, read_report, write_report
+from ..errors import MmrobustError
+from ..fileio import atomic_write_text, staged_dir
+from ..parallel import ordered_map
+from .audio import log_mel, n_frames
+from .decode import DecodeError, decode_audio, decode_frames, probe
+from .shards import ARRAY_KEYS, Sample, ShardWriter
+from .text import tokenize, tokenizer
+
+STAGE = "features"
+_STATE: dict = {}
+
+
+def _init(root: Path, spec: dict) -> None:
+    torch.set_num_threads(1)  # one core per worker: scaling comes from processes
+    _STATE.update(root=root, spec=spec)
+
+
+def clip_features(row: ManifestRow, root: Path, spec: dict) -> tuple[Sample | None, list[Skip]]:
+    """One clip's sample (None if nothing decodes) and its report entries."""
+    video_cfg, audio_cfg = spec["video"], spec["audio"]
+    path = root / row.media
+    sample, skips = Sample(row.id, row.split, list(row.labels)), []
+
+    def skip(action: str, reason: str) -> None:
+        skips.append(Skip(row.id, row.media, STAGE, action, reason))
+
+    try:
+        streams = probe(path)
+    except DecodeError as exc:
+        skip(DROPPED_CLIP, str(exc))
+        return None, skips
+    if streams.has_video:
+        try:
+            sample.arrays["video"] = decode_frames(path, streams, video_cfg["num_frames"],
+                                                   video_cfg["stored_short_side"], row.start, row.end)
+        except DecodeError as exc:
+            skip("dropped_video", str(exc))
+    if streams.has_audio:
+        try:
+            wave = decode_audio(path, streams, audio_cfg["sample_rate"], audio_cfg["seconds"], row.start, row.end)
+            mel = log_mel(wave, audio_cfg["sample_rate"], audio_cfg["n_mels"], audio_cfg["win_ms"], audio_cfg["hop_ms"])
+            sample.arrays["audio"] = mel.astype(np.float16)
+        except DecodeError as exc:
+            skip("dropped_audio", str(exc))
+    if not sample.arrays:
+        reason = "; ".join(s.reason for s in skips) or "no video or audio stream"
+        return None, [Skip(row.id, row.media, STAGE, DROPPED_CLIP, reason)]
+    if row.text:
+        sample.arrays["text"] = tokenize(row.text, spec["text"]["context_length"])
+    return sample, skips
+
+
+def _work(row: ManifestRow) -> tuple[Sample | None, list[Skip]]:
+    return clip_features(row, _STATE["root"], _STATE["spec"])
+
+
+def _index_csv(entries: list[tuple[Sample, str]]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["id", "split", "shard", *ARRAY_KEYS, "labels"])
+    for sample, shard in entries:
+        writer.writerow([sample.id, sample.split, shard, *(int(k in sample.arrays) for k in ARRAY_KEYS),
+                         LABEL_SEP.join(sample.labels)])
+    return buffer.getvalue()
+
+
+def extract(dataset_dir: Path, out: Path, spec: dict, workers: int) -> dict:
+    """Build `out`; fail (keeping any earlier `out`) past `max_skipped_fraction` dropped clips."""
+    rows = read_manifest(dataset_dir / "manifest.csv")
+    earlier = read_report(dataset_dir / "skipped.csv") if (dataset_dir / "skipped.csv").exists() else []
+    tokenizer(spec["text"]["context_length"])  # load once here; forked workers inherit it
+    with staged_dir(out) as stage:
+        writers: dict[str, ShardWriter] = {}
+        entries, skips = [], list(earlier)
+        for sample, clip_skips in ordered_map(_work, rows, workers, f"features {dataset_dir.name}", _init, (dataset_dir, spec)):
+            skips += clip_skips
+            if sample is not None:
+                writer = writers.setdefault(sample.split, ShardWriter(stage / "shards", sample.split, spec["shard_size"]))
+                entries.append((sample, writer.write(sample)))
+        for writer in writers.values():
+            writer.close()
+        (stage / "shards").mkdir(exist_ok=True)
+        dropped = [s for s in skips if s.action == DROPPED_CLIP]
+        total = len(rows) + sum(s.action == DROPPED_CLIP for s in earlier)
+        write_report(stage / "skipped.csv", skips)
+        atomic_write_text(stage / "index.csv", _index_csv(entries))
+        summary = _summary(entries, skips, total, spec)
+        atomic_write_text(stage / "summary.json", json.dumps(summary, indent=2, sort_keys=True) + "\n")
+        if total and len(dropped) / total > spec["max_skipped_fraction"]:
+            for s in sorted(dropped):
+                print(f"skipped {s.id} ({s.path}, {s.stage}): {s.reason}", file=sys.stderr)
+            worst = Counter(s.reason.split(" (")[0] for s in dropped).most_common(1)[0][0]
+            raise MmrobustError(
+                f"{dataset_dir / 'manifest.csv'}: {len(dropped)} of {total} clips ({len(dropped) / total:.1%}) could not be used, "
+                f"above features.max_skipped_fraction = {spec['max_skipped_fraction']} (most common: {worst}); "
+                f"they are listed above; earlier features were kept")
+    return summary
+
+
+def _summary(entries: list[tuple[Sample, str]], skips: list[Skip], total: int, spec: dict) -> dict:
+    per_split: dict[str, Counter] = {}
+    for sample, _ in entries:
+        counts = per_split.setdefault(sample.split, Counter())
+        counts["clips"] += 1
+        for key in ARRAY_KEYS:
+            counts[f"with_{key}"] += key in sample.arrays
+    return {
+        "clips_in": total,
+        "clips_out": len(entries),
+        "report": dict(sorted(Counter(f"{s.stage}:{s.action}" for s in skips).items())),
+        "splits": {split: dict(sorted(c.items())) for split, c in sorted(per_split.items())},
+        "audio_shape": [spec["audio"]["n_mels"], n_frames(spec["audio"])],
+        "video_frames": spec["video"]["num_frames"],
+        "video_short_side": spec["video"]["stored_short_side"],
+        "text_context_length": spec["text"]["context_length"],
+    }

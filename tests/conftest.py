@@ -1,0 +1,81 @@
+"""Shared fixtures: the tiny config, one tiny synthetic dataset per session, mp4 helpers."""
+from __future__ import annotations
+
+import copy
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mmrobust.config import load_config, stage_spec
+from mmrobust.data.mp4 import write_mp4
+from mmrobust.data.sources import download
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = [REPO / "config" / "config.yaml", REPO / "config" / "tiny.yaml"]
+
+
+@pytest.fixture(scope="session")
+def tiny_config() -> dict:
+    return load_config(TINY)
+
+
+@pytest.fixture()
+def config(tiny_config) -> dict:
+    return copy.deepcopy(tiny_config)
+
+
+@pytest.fixture(scope="session")
+def tiny_dataset(tiny_config, tmp_path_factory) -> Path:
+    """data/synthetic of the tiny config, generated once (read-only for tests)."""
+    out = tmp_path_factory.mktemp("tiny") / "synthetic"
+    download(stage_spec("download", tiny_config, "synthetic"), out, workers=2)
+    return out
+
+
+def make_clip(path: Path, seconds: float = 2.0, audio: bool = True, fps: int = 8, size=(64, 48), tone_hz=440.0) -> Path:
+    """A real H.264 (+ AAC) mp4: a bright square moving over grey, and a sine tone."""
+    n = int(fps * seconds)
+    frames = np.full((n, size[1], size[0], 3), 90, np.uint8)
+    for t in range(n):
+        frames[t, 8:24, t % (size[0] - 16):t % (size[0] - 16) + 16] = 230
+    wave = None
+    if audio:
+        wave = (0.3 * np.sin(2 * np.pi * tone_hz * np.arange(int(16000 * seconds)) / 16000)).astype(np.float32)
+    write_mp4(path, frames, fps, 8, wave, 16000)
+    return path
+
+
+def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "mmrobust", *args], cwd=cwd, capture_output=True, text=True)
+
+
+def tree_digest(root: Path) -> dict[str, str]:
+    """Relative path -> sha256 of every file under root."""
+    from mmrobust.fileio import sha256_file
+
+    return {str(p.relative_to(root)): sha256_file(p) for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def dump_config(path: Path, config: dict) -> Path:
+    path.write_text(json.dumps(config))
+    return path
+
+
+def snakemake_env() -> dict:
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    return env
+
+
+def copy_workflow(dest: Path) -> Path:
+    """The workflow files (Snakefile, workflow/, config/) in a fresh folder, as a clone has them."""
+    shutil.copy(REPO / "Snakefile", dest / "Snakefile")
+    shutil.copytree(REPO / "workflow", dest / "workflow")
+    shutil.copytree(REPO / "config", dest / "config")
+    return dest

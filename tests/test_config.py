@@ -1,0 +1,86 @@
+"""Config validation: one line naming the file and the key, before any work, from CLI and Snakemake."""
+import subprocess
+
+import pytest
+import yaml
+
+from mmrobust.config import load_config, parse_spec, spec_json
+from mmrobust.errors import MmrobustError
+
+from conftest import REPO, TINY, copy_workflow, run_cli, snakemake_env
+
+
+def write(tmp_path, text):
+    path = tmp_path / "override.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_defaults_are_filled_and_both_configs_load():
+    config = load_config(TINY)
+    assert config["datasets"]["synthetic"]["synthetic"]["splits"]["pretrain"] == 12
+    assert config["features"]["audio"]["n_mels"] == 128  # from config.yaml, not overridden
+    default = load_config([REPO / "config" / "config.yaml"])
+    assert default["datasets"]["synthetic"]["synthetic"]["splits"]["pretrain"] > 12
+
+
+@pytest.mark.parametrize("text, key, words", [
+    ("seed: -1\n", "seed", "minimum"),
+    ("features:\n  video:\n    num_frames: eight\n", "features.video.num_frames", "not of type 'integer'"),
+    ("features:\n  vidoe: {}\n", "features.vidoe", "unknown key"),
+    ("datasets:\n  synthetic:\n    source: youtube\n", "datasets.synthetic.source", "is not one of"),
+    ("datasets:\n  synthetic:\n    source: local\n", "datasets.synthetic.local", "missing key"),
+    ("datasets:\n  x:\n    source: local\n    local: {path: a, manifest: b}\n", "datasets.x.local", "exactly one of path or manifest"),
+    ("features:\n  video:\n    crop_size: 500\n", "features.video.crop_size", "does not fit"),
+    ("features:\n  video:\n    train_short_side: [80, 64]\n", "features.video.train_short_side", "above max"),
+    ("datasets:\n  synthetic:\n    synthetic:\n      concepts_per_clip: [3, 1]\n", "datasets.synthetic.synthetic.concepts_per_clip", "above max"),
+])
+def test_bad_config_names_file_and_key(tmp_path, text, key, words):
+    override = write(tmp_path, text)
+    with pytest.raises(MmrobustError) as info:
+        load_config([REPO / "config" / "config.yaml", override])
+    message = str(info.value)
+    assert "\n" not in message
+    assert f"{override}: {key}: " in message
+    assert words in message
+
+
+def test_cli_prints_one_line_and_exits_2(tmp_path):
+    override = write(tmp_path, "features:\n  shard_size: many\n")
+    result = run_cli("check-config", "--config", str(REPO / "config" / "config.yaml"), str(override))
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0
+    assert "features.shard_size: 'many' is not of type 'integer'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_cli_rejects_bad_spec_before_work(tmp_path):
+    result = run_cli("features", "--spec", '{"features": {"video": {"num_frames": 0}}}',
+                     "--data", str(tmp_path / "none"), "--out", str(tmp_path / "out"))
+    assert result.returncode == 2
+    assert "--spec: features.video.num_frames: 0 is less than the minimum of 1" in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_spec_round_trip_equals_config_part(tiny_config):
+    spec = parse_spec("download", spec_json("download", tiny_config, "synthetic"))
+    assert spec["dataset"] == tiny_config["datasets"]["synthetic"]
+    features = parse_spec("features", spec_json("features", tiny_config, "synthetic"))["features"]
+    assert features["video"] == tiny_config["features"]["video"]
+
+
+def test_workers_do_not_enter_the_features_spec(tiny_config):
+    # A different worker count must not make Snakemake rerun the stage.
+    other = yaml.safe_load(yaml.safe_dump(tiny_config))
+    other["features"]["workers"] = 7
+    assert spec_json("features", other, "synthetic") == spec_json("features", tiny_config, "synthetic")
+
+
+def test_snakemake_stops_at_start_on_bad_config(tmp_path):
+    copy_workflow(tmp_path)
+    override = write(tmp_path, "features:\n  audio:\n    n_mels: lots\n")
+    result = subprocess.run(["snakemake", "-n", "--configfile", str(override)], cwd=tmp_path,
+                            capture_output=True, text=True, env=snakemake_env())
+    assert result.returncode != 0
+    assert f"config/config.yaml+{override}: features.audio.n_mels: 'lots' is not of type 'integer'" in result.stderr + result.stdout
+    assert not (tmp_path / "data").exists()
