@@ -47,3 +47,10 @@ def test_train_transform_random_but_seeded():
 def test_resize_short_side_never_below_target():
     x = torch.rand(2, 3, 50, 201)
     assert resize_short_side(x, 64).shape[-2:] == (64, 257)
+
+
+def test_resize_to_the_same_short_side_is_an_exact_identity():
+    # resize_short_side skips the interpolation then; this is what interpolation would give.
+    x = torch.rand(2, 3, 64, 85)
+    full = torch.nn.functional.interpolate(x, size=(64, 85), mode="bilinear", antialias=True, align_corners=False)
+    assert torch.equal(resize_short_side(x, 64), full)

@@ -13,6 +13,7 @@ import json
 import sys
 from collections import Counter
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -75,13 +76,21 @@ def _work(row: ManifestRow) -> tuple[Sample | None, list[Skip]]:
     return clip_features(row, _STATE["root"], _STATE["spec"])
 
 
-def _index_csv(entries: list[tuple[Sample, str]]) -> str:
+class IndexEntry(NamedTuple):
+    """What index.csv keeps of a sample (not its arrays: memory stays flat however many clips)."""
+    id: str
+    split: str
+    shard: str
+    present: tuple[int, ...]  # per ARRAY_KEYS
+    labels: tuple[str, ...]
+
+
+def _index_csv(entries: list[IndexEntry]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["id", "split", "shard", *ARRAY_KEYS, "labels"])
-    for sample, shard in entries:
-        writer.writerow([sample.id, sample.split, shard, *(int(k in sample.arrays) for k in ARRAY_KEYS),
-                         LABEL_SEP.join(sample.labels)])
+    for e in entries:
+        writer.writerow([e.id, e.split, e.shard, *e.present, LABEL_SEP.join(e.labels)])
     return buffer.getvalue()
 
 
@@ -97,7 +106,8 @@ def extract(dataset_dir: Path, out: Path, spec: dict, workers: int) -> dict:
             skips += clip_skips
             if sample is not None:
                 writer = writers.setdefault(sample.split, ShardWriter(stage / "shards", sample.split, spec["shard_size"]))
-                entries.append((sample, writer.write(sample)))
+                entries.append(IndexEntry(sample.id, sample.split, writer.write(sample),
+                                          tuple(int(k in sample.arrays) for k in ARRAY_KEYS), tuple(sample.labels)))
         for writer in writers.values():
             writer.close()
         (stage / "shards").mkdir(exist_ok=True)
@@ -118,13 +128,13 @@ def extract(dataset_dir: Path, out: Path, spec: dict, workers: int) -> dict:
     return summary
 
 
-def _summary(entries: list[tuple[Sample, str]], skips: list[Skip], total: int, spec: dict) -> dict:
+def _summary(entries: list[IndexEntry], skips: list[Skip], total: int, spec: dict) -> dict:
     per_split: dict[str, Counter] = {}
-    for sample, _ in entries:
-        counts = per_split.setdefault(sample.split, Counter())
+    for e in entries:
+        counts = per_split.setdefault(e.split, Counter())
         counts["clips"] += 1
-        for key in ARRAY_KEYS:
-            counts[f"with_{key}"] += key in sample.arrays
+        for key, present in zip(ARRAY_KEYS, e.present):
+            counts[f"with_{key}"] += present
     return {
         "clips_in": total,
         "clips_out": len(entries),

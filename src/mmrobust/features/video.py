@@ -14,6 +14,8 @@ import torch.nn.functional as F
 def resize_short_side(frames: torch.Tensor, size: int) -> torch.Tensor:
     """(T, C, H, W) float -> short side `size`, aspect kept, antialiased bilinear."""
     h, w = frames.shape[-2:]
+    if min(h, w) == size:
+        return frames  # stored at this size already (eval with stored_short_side == eval_short_side)
     scale = size / min(h, w)
     out = F.interpolate(frames, size=(max(size, round(h * scale)), max(size, round(w * scale))),
                         mode="bilinear", antialias=True, align_corners=False)

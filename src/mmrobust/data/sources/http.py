@@ -47,6 +47,26 @@ def _get(url: str, timeout: float, offset: int = 0):
         raise _Retryable(str(getattr(exc, "reason", exc))) from None
 
 
+def _copy_keeping_partial(response, fh) -> None:
+    """Copy the body; if the connection drops, keep what arrived so the retry resumes after it.
+
+    `read(n)` returns b"" on a dropped connection instead of raising, so count against Content-Length.
+    """
+    expected, received = response.length, 0
+    while True:
+        try:
+            block = response.read(_CHUNK)
+        except http.client.IncompleteRead as exc:
+            fh.write(exc.partial)
+            raise
+        if not block:
+            break
+        fh.write(block)
+        received += len(block)
+    if expected is not None and received < expected:
+        raise _Retryable(f"connection closed after {received} of {expected} bytes")
+
+
 def _with_retries(what: str, spec: dict, attempt_fn):
     last = ""
     for attempt in range(spec["retries"] + 1):
@@ -97,10 +117,10 @@ def fetch_shard(spec: dict, name: str, digest: str) -> Path:
             with _get(url, spec["timeout_s"], offset) as response:
                 mode = "ab" if offset and response.status == 206 else "wb"
                 with open(part, mode) as fh:
-                    shutil.copyfileobj(response, fh, _CHUNK)
+                    _copy_keeping_partial(response, fh)
         except (http.client.HTTPException, TimeoutError, ConnectionError, OSError) as exc:
             raise _Retryable(f"{type(exc).__name__}: {exc}") from None
-        got = sha256_file(part)
+        got = sha256_file(part)  # also catches a server that ignored Range and a corrupted body
         if got != digest:
             part.unlink()
             raise _Retryable(f"sha256 mismatch (expected {digest}, got {got})")

@@ -1,0 +1,36 @@
+# The two entry points of README: `make run` and `make test`. Both install the locked
+# environment into .venv first (only when the lock file changed since the last install).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+UV_VERSION := 0.13.9
+export PATH := $(BIN):$(PATH)
+
+.PHONY: install run test lint bench lock
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.lock pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	$(BIN)/uv pip sync --quiet --python $(BIN)/python requirements.lock
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
+	touch $@
+
+run: install
+	snakemake --profile workflow/profiles/default
+
+test: install
+	pytest
+
+lint: install
+	snakemake --lint
+
+bench: install
+	python benchmarks/feature_throughput.py
+
+# Re-resolve the pins after editing pyproject.toml (Linux x86_64, Python 3.11: CI and the GPU nodes).
+lock:
+	$(BIN)/uv pip compile pyproject.toml --extra test --python-version 3.11 \
+		--python-platform x86_64-manylinux_2_28 -o requirements.lock
