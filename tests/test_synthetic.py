@@ -64,13 +64,15 @@ def test_manifest_covers_every_split_and_media_is_h264_aac(tiny_config, tiny_dat
 
 
 def test_audio_shows_the_tone_of_its_concept(tiny_dataset):
-    world, checked = world_of(tiny_dataset), 0
-    mel_hz = np.linspace(0, 8000, 130)  # rough: bins are mel-spaced, so compare in mel below
-    to_mel = lambda f: 2595 * np.log10(1 + np.asarray(f) / 700)
-    centres = np.linspace(0, to_mel(8000), 130)[1:-1]
+    world, facts, checked = world_of(tiny_dataset), truth(tiny_dataset), 0
+
+    def to_mel(hz):
+        return 2595 * np.log10(1 + np.asarray(hz) / 700)
+
+    centres = np.linspace(0, to_mel(8000), 130)[1:-1]  # HTK-mel filter centres, 128 bins
     for row in read_manifest(tiny_dataset / "manifest.csv"):
-        shown = truth(tiny_dataset)[row.id]["shown_audio"]
-        if not shown or ";" in shown or not row.media:
+        shown = facts[row.id]["shown_audio"]
+        if not shown or ";" in shown:  # exactly one tone in the clip
             continue
         if not probe(tiny_dataset / row.media).has_audio:
             continue

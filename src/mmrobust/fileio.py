@@ -1,13 +1,16 @@
 """Atomic writes and checksums: a crash never leaves a half-written output behind."""
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import os
+import tarfile
 import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO, Iterable, Iterator, Sequence
 
 
 @contextmanager
@@ -75,3 +78,19 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
         for block in iter(lambda: fh.read(chunk), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def csv_text(header: Sequence[str], rows: Iterable[Sequence]) -> str:
+    """CSV with '\\n' line ends whatever the platform, so the bytes are reproducible."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def tar_add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
+    """Add a regular file with fixed metadata (mtime 0, root, 0644): same content, same tar bytes."""
+    info = tarfile.TarInfo(name)
+    info.size, info.mode, info.mtime = len(data), 0o644, 0
+    tar.addfile(info, io.BytesIO(data))

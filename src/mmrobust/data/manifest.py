@@ -2,14 +2,13 @@
 from __future__ import annotations
 
 import csv
-import io
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..config import load_schema, validate
 from ..errors import MmrobustError
-from ..fileio import atomic_write_text
+from ..fileio import atomic_write_text, csv_text
 
 FIELDS = ("id", "split", "media", "start", "end", "text", "labels", "sha256")
 LABEL_SEP = ";"
@@ -49,12 +48,8 @@ def _cell(value: float | None) -> str:
 
 
 def format_manifest(rows: list[ManifestRow]) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(FIELDS)
-    for r in sorted(rows, key=lambda r: (r.split, r.id)):
-        writer.writerow([r.id, r.split, r.media, _cell(r.start), _cell(r.end), r.text, LABEL_SEP.join(r.labels), r.sha256])
-    return buffer.getvalue()
+    return csv_text(FIELDS, ([r.id, r.split, r.media, _cell(r.start), _cell(r.end), r.text, LABEL_SEP.join(r.labels), r.sha256]
+                             for r in sorted(rows, key=lambda r: (r.split, r.id))))
 
 
 def write_manifest(path: str | os.PathLike, rows: list[ManifestRow]) -> None:

@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 import csv
-import io
 import os
 from dataclasses import astuple, dataclass
 from pathlib import Path
 
-from ..fileio import atomic_write_text
+from ..fileio import atomic_write_text, csv_text
 
 FIELDS = ("id", "path", "stage", "action", "reason")
 DROPPED_CLIP = "dropped_clip"
@@ -23,11 +22,7 @@ class Skip:
 
 
 def write_report(path: str | os.PathLike, skips: list[Skip]) -> None:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(FIELDS)
-    writer.writerows(astuple(s) for s in sorted(skips))
-    atomic_write_text(path, buffer.getvalue())
+    atomic_write_text(path, csv_text(FIELDS, (astuple(s) for s in sorted(skips))))
 
 
 def read_report(path: str | os.PathLike) -> list[Skip]:

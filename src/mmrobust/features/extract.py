@@ -7,8 +7,6 @@ the shards do not depend on the worker count.
 """
 from __future__ import annotations
 
-import csv
-import io
 import json
 import sys
 from collections import Counter
@@ -21,7 +19,7 @@ import torch
 from ..data.manifest import LABEL_SEP, ManifestRow, read_manifest
 from ..data.report import DROPPED_CLIP, Skip, read_report, write_report
 from ..errors import MmrobustError
-from ..fileio import atomic_write_text, staged_dir
+from ..fileio import atomic_write_text, csv_text, staged_dir
 from ..parallel import ordered_map
 from .audio import log_mel, n_frames
 from .decode import DecodeError, decode_audio, decode_frames, probe
@@ -86,12 +84,8 @@ class IndexEntry(NamedTuple):
 
 
 def _index_csv(entries: list[IndexEntry]) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["id", "split", "shard", *ARRAY_KEYS, "labels"])
-    for e in entries:
-        writer.writerow([e.id, e.split, e.shard, *e.present, LABEL_SEP.join(e.labels)])
-    return buffer.getvalue()
+    return csv_text(["id", "split", "shard", *ARRAY_KEYS, "labels"],
+                    ([e.id, e.split, e.shard, *e.present, LABEL_SEP.join(e.labels)] for e in entries))
 
 
 def extract(dataset_dir: Path, out: Path, spec: dict, workers: int) -> dict:

@@ -16,6 +16,8 @@ from typing import Iterator
 
 import numpy as np
 
+from ..fileio import tar_add_bytes
+
 ARRAY_KEYS = ("video", "audio", "text")
 
 
@@ -37,12 +39,6 @@ def _npy(array: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
-    info = tarfile.TarInfo(name)
-    info.size, info.mode, info.mtime = len(data), 0o644, 0
-    tar.addfile(info, io.BytesIO(data))
-
-
 class ShardWriter:
     """Writes `<split>-NNNNNN.tar` shards of at most `shard_size` samples into a (staged) folder."""
 
@@ -60,10 +56,10 @@ class ShardWriter:
         if self._tar is None:
             self.folder.mkdir(parents=True, exist_ok=True)
             self._tar = tarfile.open(self.folder / self.name, "w", format=tarfile.USTAR_FORMAT)
-        _add(self._tar, f"{sample.id}.json", json.dumps(sample.header(), sort_keys=True).encode())
+        tar_add_bytes(self._tar, f"{sample.id}.json", json.dumps(sample.header(), sort_keys=True).encode())
         for key in ARRAY_KEYS:
             if key in sample.arrays:
-                _add(self._tar, f"{sample.id}.{key}.npy", _npy(sample.arrays[key]))
+                tar_add_bytes(self._tar, f"{sample.id}.{key}.npy", _npy(sample.arrays[key]))
         name = self.name
         self.count += 1
         if self.count == self.shard_size:

@@ -1,13 +1,11 @@
 """Source `synthetic`: render the embedded default dataset from the seed (see data/synthetic/world.py)."""
 from __future__ import annotations
 
-import csv
-import io
 import json
 from dataclasses import asdict
 from pathlib import Path
 
-from ...fileio import atomic_write_text, sha256_file
+from ...fileio import atomic_write_text, csv_text, sha256_file
 from ...parallel import ordered_map
 from ..manifest import ManifestRow
 from ..mp4 import write_mp4
@@ -35,14 +33,10 @@ def _render(job: tuple[str, int]) -> tuple[ClipPlan, str, str]:
 
 
 def _truth_csv(plans: list[ClipPlan]) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["id", "split", "concepts", "distractors", "shown_video", "shown_audio", "shown_text",
-                     "noise", "has_audio", "has_text"])
-    for p in plans:
-        writer.writerow([p.id, p.split, ";".join(p.concepts), ";".join(p.distractors), ";".join(p.shown["V"]),
-                         ";".join(p.shown["A"]), ";".join(p.shown["T"]), p.noise, int(p.has_audio), int(p.has_text)])
-    return buffer.getvalue()
+    header = ["id", "split", "concepts", "distractors", "shown_video", "shown_audio", "shown_text", "noise", "has_audio", "has_text"]
+    return csv_text(header, ([p.id, p.split, ";".join(p.concepts), ";".join(p.distractors), ";".join(p.shown["V"]),
+                              ";".join(p.shown["A"]), ";".join(p.shown["T"]), p.noise, int(p.has_audio), int(p.has_text)]
+                             for p in plans))
 
 
 def fetch(dataset: dict, seed: int, out: Path, workers: int) -> tuple[list[ManifestRow], list[Skip]]:
