@@ -108,6 +108,21 @@ def test_bad_inputs_each_get_their_documented_entry(config, bad_folder, tmp_path
     assert sorted(samples["good"].arrays) == ["audio", "text", "video"]
 
 
+def test_media_missing_at_features_time_is_reported(config, tiny_dataset, tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    for name in ("manifest.csv", "skipped.csv"):
+        (data / name).write_bytes((tiny_dataset / name).read_bytes())
+    rows = read_manifest(data / "manifest.csv")
+    for row in rows[1:]:  # every clip but the first is present
+        (data / row.media).parent.mkdir(parents=True, exist_ok=True)
+        (data / row.media).write_bytes((tiny_dataset / row.media).read_bytes())
+    extract(data, tmp_path / "features", features_spec(config), workers=1)
+    skips = read_report(tmp_path / "features" / "skipped.csv")
+    assert [(s.id, s.path, s.stage, s.action, s.reason) for s in skips] == \
+           [(rows[0].id, rows[0].media, "features", "dropped_clip", "file not found")]
+
+
 def test_too_many_skips_fail_and_keep_earlier_outputs(config, bad_folder, tmp_path):
     data, out = tmp_path / "data", tmp_path / "features"
     download(local_spec(bad_folder), data, workers=1)
