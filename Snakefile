@@ -1,4 +1,4 @@
-# mmrobust workflow: download -> features (-> curriculum -> pretrain -> embed -> finetune -> evaluate -> report).
+# mmrobust workflow: download -> features -> curriculum -> pretrain (-> embed -> finetune -> evaluate -> report).
 # Stages live in workflow/rules/; config keys are documented in config/README.md.
 from snakemake.utils import min_version, validate
 
@@ -18,9 +18,12 @@ validate(config, "workflow/schemas/config.schema.yaml")
 
 include: "workflow/rules/download.smk"
 include: "workflow/rules/features.smk"
+include: "workflow/rules/curriculum.smk"
+include: "workflow/rules/pretrain.smk"
 
 
 rule all:
     input:
         expand("features/{dataset}/summary.json", dataset=sorted(config["datasets"])),
+        expand("checkpoints/{experiment}/model.pt", experiment=sorted(config["experiments"])),
     default_target: True

@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import tempfile
 import time
 from pathlib import Path
@@ -26,6 +24,7 @@ from pathlib import Path
 import av
 import numpy as np
 import torch
+from common import machine
 
 from mmrobust.data.manifest import ManifestRow, write_manifest
 from mmrobust.data.mp4 import write_mp4
@@ -102,12 +101,6 @@ def per_clip(fn, folder: Path, rows: list[ManifestRow]) -> float:
     for row in rows:
         fn(folder / row.media, row)
     return (time.perf_counter() - start) / len(rows)
-
-
-def machine() -> str:
-    model = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines()
-                  if l.startswith("model name")), platform.processor())
-    return f"{model}, {os.cpu_count()} cores, Python {platform.python_version()}, torch {torch.__version__}"
 
 
 def main() -> None:

@@ -79,3 +79,13 @@ def copy_workflow(dest: Path) -> Path:
     shutil.copytree(REPO / "workflow", dest / "workflow")
     shutil.copytree(REPO / "config", dest / "config")
     return dest
+
+
+@pytest.fixture(scope="session")
+def tiny_features(tiny_config, tiny_dataset, tmp_path_factory) -> Path:
+    """features/synthetic of the tiny config (read-only for tests)."""
+    from mmrobust.features.extract import extract
+
+    out = tmp_path_factory.mktemp("tinyfeat") / "synthetic"
+    extract(tiny_dataset, out, stage_spec("features", tiny_config, "synthetic")["features"], workers=2)
+    return out

@@ -112,6 +112,8 @@ def test_noise_and_missing_fractions_follow_the_config(tiny_config):
     assert {p.noise for p in noisy} == {"audio", "text"}
     for p in noisy:  # the corrupted modality shows none of the clip's own concepts
         assert not set(p.shown["A" if p.noise == "audio" else "T"]) & set(p.concepts)
+    carriers = {c.name: c.carriers for c in world}
+    assert all(any(carriers[c] == "VAT" for c in p.concepts) for p in plans)  # every clip has its anchor
     assert abs(sum(not p.has_audio for p in plans) / len(plans) - 0.1) < 0.02
     assert abs(sum(not p.has_text for p in plans) / len(plans) - 0.05) < 0.015
 

@@ -35,7 +35,7 @@ def test_dry_run_plans_download_and_features(tmp_path):
     copy_workflow(tmp_path)
     result, output = snakemake(tmp_path, "-n")
     assert result.returncode == 0, output
-    assert planned(output) == {"download": 1, "features": 1, "all": 1}
+    assert planned(output) == {"download": 1, "features": 1, "curriculum": 2, "pretrain": 4, "all": 1}
 
 
 def test_real_run_writes_every_output_and_logs(ran):
@@ -44,7 +44,10 @@ def test_real_run_writes_every_output_and_logs(ran):
                  "data/synthetic/meta/synthetic_truth.csv", "features/synthetic/index.csv",
                  "features/synthetic/skipped.csv", "features/synthetic/summary.json",
                  "logs/download/synthetic.log", "logs/features/synthetic.log",
-                 "logs/benchmarks/download/synthetic.tsv", "logs/benchmarks/features/synthetic.tsv"):
+                 "logs/benchmarks/download/synthetic.tsv", "logs/benchmarks/features/synthetic.tsv",
+                 *(f"checkpoints/{e}/model.pt" for e in ("vatt", "realign", "curriculum", "harmonized")),
+                 *(f"results/{e}/pretrain/curves.csv" for e in ("vatt", "realign", "curriculum", "harmonized")),
+                 "results/curriculum/curriculum/scores.csv", "checkpoints/harmonized/warmup.pt"):
         assert (root / path).is_file(), path
     assert len((root / "features/synthetic/index.csv").read_text().splitlines()) == 36 + 1
     shards = sorted(p.name for p in (root / "features/synthetic/shards").glob("*.tar"))
@@ -57,7 +60,7 @@ def test_second_run_has_nothing_to_do(ran):
 
 
 def test_outputs_are_byte_identical_across_runs(ran):
-    for folder, files in (("data", 36 + 5), ("features", 6 + 3)):
+    for folder, files in (("data", 36 + 5), ("features", 6 + 3), ("results", 4 + 2 * 2), ("checkpoints", 4 + 2)):
         first, second = tree_digest(ran[0] / folder), tree_digest(ran[1] / folder)
         assert first == second and len(first) >= files
 
@@ -67,7 +70,7 @@ def test_a_features_setting_reruns_features_only(ran, tmp_path):
     override.write_text("features:\n  video:\n    num_frames: 2\n")
     result, output = snakemake(ran[1], "-n", "--configfile", "config/tiny.yaml", str(override))
     assert result.returncode == 0, output
-    assert planned(output) == {"features": 1, "all": 1}
+    assert planned(output) == {"features": 1, "curriculum": 2, "pretrain": 4, "all": 1}
 
 
 def test_a_dataset_setting_reruns_both(ran, tmp_path):
@@ -75,4 +78,21 @@ def test_a_dataset_setting_reruns_both(ran, tmp_path):
     override.write_text("datasets:\n  synthetic:\n    synthetic:\n      noise_fraction: 0.5\n")
     result, output = snakemake(ran[1], "-n", "--configfile", "config/tiny.yaml", str(override))
     assert result.returncode == 0, output
-    assert planned(output) == {"download": 1, "features": 1, "all": 1}
+    assert planned(output) == {"download": 1, "features": 1, "curriculum": 2, "pretrain": 4, "all": 1}
+
+
+def test_one_experiments_override_reruns_that_ablation_alone(ran, tmp_path):
+    override = tmp_path / "gradvac.yaml"
+    override.write_text("experiments:\n  realign: {harmonization: {method: gradvac}}\n")
+    result, output = snakemake(ran[1], "-n", "--configfile", "config/tiny.yaml", str(override))
+    assert result.returncode == 0, output
+    assert planned(output) == {"pretrain": 1, "all": 1}
+    assert "checkpoints/realign/model.pt" in output
+
+
+def test_a_realignment_setting_does_not_rerun_the_curriculum(ran, tmp_path):
+    override = tmp_path / "level.yaml"
+    override.write_text("pretrain:\n  harmonization: {level: parameters}\n")
+    result, output = snakemake(ran[1], "-n", "--configfile", "config/tiny.yaml", str(override))
+    assert result.returncode == 0, output
+    assert planned(output) == {"pretrain": 4, "all": 1}

@@ -22,13 +22,16 @@ def _spec(args: argparse.Namespace, stage: str) -> dict:
     if args.spec is not None:
         return parse_spec(stage, args.spec)
     config = load_config(args.config or DEFAULT_CONFIG)
-    return stage_spec(stage, config, args.dataset or _only_dataset(config))
+    if stage in ("pretrain", "curriculum"):
+        return stage_spec(stage, config, args.experiment or _only(config, "experiments"))
+    return stage_spec(stage, config, args.dataset or _only(config, "datasets"))
 
 
-def _only_dataset(config: dict) -> str:
-    names = sorted(config["datasets"])
+def _only(config: dict, section: str) -> str:
+    names = sorted(config[section])
     if len(names) != 1:
-        raise MmrobustError(f"config: datasets: {len(names)} configured ({', '.join(names)}); choose one with --dataset")
+        flag = "--experiment" if section == "experiments" else "--dataset"
+        raise MmrobustError(f"config: {section}: {len(names)} configured ({', '.join(names)}); choose one with {flag}")
     return names[0]
 
 
@@ -37,7 +40,8 @@ def _stage_args(parser: argparse.ArgumentParser) -> None:
     source.add_argument("--spec", help="JSON settings of this stage (as passed by the Snakemake rule)")
     source.add_argument("--config", nargs="+", metavar="FILE", help="config files, merged left to right (default: config/config.yaml)")
     parser.add_argument("--dataset", help="dataset name in the config (needed when several are configured)")
-    parser.add_argument("--workers", type=int, default=1, help="worker processes (speed only; outputs are identical)")
+    parser.add_argument("--experiment", help="experiment name in the config (pretrain, curriculum)")
+    parser.add_argument("--workers", type=int, default=1, help="worker processes or threads (speed only; outputs are identical)")
 
 
 def cmd_check_config(args: argparse.Namespace) -> None:
@@ -57,6 +61,23 @@ def cmd_features(args: argparse.Namespace) -> None:
 
     summary = extract(Path(args.data), Path(args.out), _spec(args, "features")["features"], max(1, args.workers))
     print(json.dumps({k: summary[k] for k in ("clips_in", "clips_out", "report")}, sort_keys=True))
+
+
+def cmd_pretrain(args: argparse.Namespace) -> None:
+    from .train.stages import run_pretrain
+
+    spec = _spec(args, "pretrain")
+    if spec["pretrain"]["curriculum"]["enabled"] and not args.scores:
+        raise MmrobustError("pretrain: curriculum.enabled is true but no --scores table was given")
+    run_pretrain(spec, Path(args.features), Path(args.out), Path(args.curves),
+                 Path(args.scores) if args.scores else None, max(1, args.workers))
+
+
+def cmd_curriculum(args: argparse.Namespace) -> None:
+    from .train.stages import run_curriculum
+
+    run_curriculum(_spec(args, "curriculum"), Path(args.features), Path(args.scores), Path(args.warmup),
+                   Path(args.curves), max(1, args.workers))
 
 
 def cmd_pack(args: argparse.Namespace) -> None:
@@ -84,6 +105,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True, help="dataset folder written by download")
     p.add_argument("--out", required=True, help="features folder, e.g. features/synthetic")
     p.set_defaults(func=cmd_features)
+
+    p = sub.add_parser("curriculum", help="train the warm-up model, score every pretraining triplet's gradient conflict")
+    _stage_args(p)
+    p.add_argument("--features", required=True, help="features folder of the pretraining dataset")
+    p.add_argument("--scores", required=True, help="CSV to write: id, cosine, rank")
+    p.add_argument("--warmup", required=True, help="warm-up checkpoint to write")
+    p.add_argument("--curves", required=True, help="warm-up training curve CSV to write")
+    p.set_defaults(func=cmd_curriculum)
+
+    p = sub.add_parser("pretrain", help="VATT pretraining with optional realignment and curriculum")
+    _stage_args(p)
+    p.add_argument("--features", required=True, help="features folder of the pretraining dataset")
+    p.add_argument("--out", required=True, help="checkpoint to write")
+    p.add_argument("--curves", required=True, help="per-step curve CSV to write")
+    p.add_argument("--scores", help="curriculum scores (needed when curriculum.enabled)")
+    p.set_defaults(func=cmd_pretrain)
 
     p = sub.add_parser("pack", help="publish a dataset folder as tar shards + SHA256SUMS for the http source")
     p.add_argument("data", help="dataset folder written by download")

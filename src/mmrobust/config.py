@@ -82,6 +82,17 @@ def _check_relations(config: dict, source: str) -> None:
             fail("features.video.train_short_side", f"min {lo} is above max {hi}")
         if video["crop_size"] > min(lo, video["eval_short_side"]):
             fail("features.video.crop_size", f"{video['crop_size']} does not fit in the short sides {lo} (train) and {video['eval_short_side']} (eval)")
+    for name, overrides in config.get("experiments", {}).items():
+        merged = experiment_settings(config, name, source)
+        pre = merged["pretrain"]
+        if "datasets" in config and pre["dataset"] not in config["datasets"]:
+            fail(f"experiments.{name}.dataset" if "dataset" in overrides else "pretrain.dataset",
+                 f"{pre['dataset']!r} is not a configured dataset ({', '.join(sorted(config['datasets']))})")
+        if "features" in config:
+            _check_patches(pre["model"], config["features"], f"experiments.{name}.model", fail)
+        init = pre["init"]
+        if init["from"] == "clip" and not init.get("path"):
+            fail(f"experiments.{name}.init.path", "init from clip needs the checkpoint file's path")
     for name, dataset in config.get("datasets", {}).items():
         synthetic = dataset.get("synthetic")
         if dataset["source"] != "synthetic" or synthetic is None:
@@ -90,10 +101,24 @@ def _check_relations(config: dict, source: str) -> None:
         low, high = synthetic["concepts_per_clip"]
         if low > high:
             fail(f"{key}.concepts_per_clip", f"min {low} is above max {high}")
+        if synthetic["pretrain_anchor"] and not sum(c.get("VAT", 0) for c in synthetic["concepts"].values()):
+            fail(f"{key}.pretrain_anchor", "needs at least one concept carried by VAT")
         for task, carriers in synthetic["concepts"].items():
             total = sum(carriers.values())
             if total < max(2, high if task == "multilabel" else 2):
                 fail(f"{key}.concepts.{task}", f"{total} concepts are too few (need at least 2 and at least concepts_per_clip max)")
+
+
+def _check_patches(model: dict, features: dict, key: str, fail) -> None:
+    from .models.config import PRESETS
+
+    sizes = {**PRESETS[model["preset"]], **model}
+    t, h, w = sizes["tubelet"]
+    video = features["video"]
+    if video["num_frames"] % t or video["crop_size"] % h or video["crop_size"] % w:
+        fail(f"{key}.tubelet", f"{sizes['tubelet']} does not tile the {video['num_frames']} frames x {video['crop_size']}px crop of features.video")
+    if features["audio"]["n_mels"] % sizes["audio_patch"][0]:
+        fail(f"{key}.audio_patch", f"{sizes['audio_patch'][0]} mel rows do not tile features.audio.n_mels = {features['audio']['n_mels']}")
 
 
 def load_config(paths: Iterable[str | Path]) -> dict:
@@ -121,6 +146,18 @@ def validate_config(config: dict, source: str) -> dict:
     return config
 
 
+def experiment_settings(config: dict, name: str, source: str = "config") -> dict:
+    """{"pretrain": pretrain merged with the experiment's overrides}, validated (defaults filled)."""
+    if name not in config["experiments"]:
+        known = ", ".join(sorted(config["experiments"]))
+        raise MmrobustError(f"config: experiments.{name}: no such experiment (configured: {known})")
+    merged = deep_merge(config["pretrain"], config["experiments"][name])
+    schema = {**load_schema("config.schema.yaml"), "$ref": "#/$defs/pretrain"}
+    for key in ("properties", "required", "additionalProperties", "type"):
+        schema.pop(key, None)
+    return {"pretrain": validate(merged, schema, f"{source}: experiments.{name} (merged over pretrain)")}
+
+
 def deep_merge(base: dict, update: dict) -> dict:
     out = copy.deepcopy(base)
     for key, value in update.items():
@@ -132,8 +169,17 @@ def deep_merge(base: dict, update: dict) -> dict:
 
 
 # What each stage's output depends on. Snakemake passes exactly this as a param, so a change to
-# any other part of the config does not rerun the stage.
-def stage_spec(stage: str, config: dict, dataset: str) -> dict[str, Any]:
+# any other part of the config does not rerun the stage. `key` is a dataset for download and
+# features, an experiment for curriculum and pretrain.
+def stage_spec(stage: str, config: dict, key: str) -> dict[str, Any]:
+    if stage in ("pretrain", "curriculum"):
+        spec = {"seed": config["seed"], "features": _model_features(config["features"]), **experiment_settings(config, key)}
+        if stage == "curriculum":  # the warm-up is plain VATT: these settings do not change it
+            spec["pretrain"] = {k: v for k, v in spec["pretrain"].items() if k != "harmonization"}
+            spec["pretrain"]["curriculum"] = {k: v for k, v in spec["pretrain"]["curriculum"].items()
+                                              if k not in ("enabled", "start_fraction", "full_at")}
+        return spec
+    dataset = key
     if dataset not in config["datasets"]:
         known = ", ".join(sorted(config["datasets"]))
         raise MmrobustError(f"config: datasets.{dataset}: no such dataset (configured: {known})")
@@ -145,12 +191,18 @@ def stage_spec(stage: str, config: dict, dataset: str) -> dict[str, Any]:
     raise ValueError(f"unknown stage {stage!r}")
 
 
+def _model_features(features: dict) -> dict:
+    """The feature settings a model reads (shapes and transforms), not how features are stored."""
+    return {k: features[k] for k in ("video", "audio", "text")}
+
+
 def _spec_schema(stage: str) -> dict:
     schema = copy.deepcopy(load_schema("config.schema.yaml"))
     properties = {
         "download": {"seed": {"$ref": "#/$defs/seed"}, "dataset": {"$ref": "#/$defs/dataset"}},
         "features": {"features": {"$ref": "#/$defs/features"}},
-    }[stage]
+        "pretrain": {"seed": {"$ref": "#/$defs/seed"}, "features": {"$ref": "#/$defs/features"}, "pretrain": {"$ref": "#/$defs/pretrain"}},
+    }[stage if stage != "curriculum" else "pretrain"]
     schema.update(properties=properties, required=sorted(properties), additionalProperties=False)
     return schema
 

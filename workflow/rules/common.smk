@@ -2,7 +2,7 @@
 # Snakemake reruns a stage exactly when its part of the config changes (the params trigger).
 import sys
 
-from mmrobust.config import spec_json, validate_config
+from mmrobust.config import experiment_settings, spec_json, validate_config
 from mmrobust.errors import MmrobustError
 
 
@@ -21,3 +21,21 @@ def check_config(config):
 
 def stage_param(stage):
     return lambda wildcards: spec_json(stage, config, wildcards.dataset)
+
+
+wildcard_constraints:
+    experiment="[a-z0-9][a-z0-9_-]*",
+
+
+def experiment_pretrain(wildcards):
+    """The experiment's merged pretrain settings (pretrain + its overrides)."""
+    return experiment_settings(config, wildcards.experiment)["pretrain"]
+
+
+def experiment_param(stage):
+    return lambda wildcards: spec_json(stage, config, wildcards.experiment)
+
+
+def pretrain_features(wildcards):
+    dataset = experiment_pretrain(wildcards)["dataset"]
+    return {"index": f"features/{dataset}/index.csv", "shards": f"features/{dataset}/shards"}

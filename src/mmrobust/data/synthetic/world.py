@@ -127,7 +127,14 @@ def plan_clip(seed: int, split: str, index: int, world: list[Concept], spec: dic
 
     distractors: list[Concept] = []
     if split == "pretrain":
-        chosen = draw(world, int(rng.integers(low, high + 1)))
+        count = int(rng.integers(low, high + 1))
+        if spec["pretrain_anchor"]:
+            # One concept all three modalities show: a clean triplet's modalities agree, as in
+            # narrated video (seed 001), and the planted noise is what breaks the agreement.
+            anchor = draw([c for c in world if c.carriers == "VAT"], 1)
+            chosen = sorted(anchor + draw(world, count - 1, exclude={anchor[0].name}), key=lambda c: c.name)
+        else:
+            chosen = draw(world, count)
         labels: list[str] = []
     elif split.startswith("multilabel"):
         chosen = draw(by_task["multilabel"], int(rng.integers(low, high + 1)))

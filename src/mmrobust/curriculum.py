@@ -1,0 +1,86 @@
+"""Gradient-based curriculum (seed 001, technique ii).
+
+Score:  c_i = cos(g_i^va, g_i^vt), triplet i's two per-triplet gradients (losses.py, train/step.py)
+        under a warm-up model, batches in id order, eval transforms, no DropToken. A low c_i is a
+        conflict: the caption and the audio pull the video apart, the sign of a noisy triplet.
+        Triplets missing audio or text have one loss only and no score; they rank last.
+Order:  triplets by c_i, highest first (ties by id).
+Pacing: at progress p = step / total_steps each batch is drawn uniformly, without replacement,
+        from the first n(p) triplets of the order,
+            n(p) = max(batch_size, ceil(N * min(1, start + (1 - start) * p / full_at)))
+        so training starts on the `start` fraction of cleanest triplets and uses all data from
+        p = full_at on. Without a curriculum the pool is all N triplets (the same sampler).
+The draw at step s depends only on (seed, s): resuming at step s gives the same batches.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .errors import MmrobustError
+from .fileio import atomic_write_text, csv_text
+from .harmonize import cosine
+
+
+def step_generator(seed: int, step: int, stream: int = 0) -> torch.Generator:
+    """An independent generator for (seed, step, stream)."""
+    state = np.random.SeedSequence([seed, step, stream]).generate_state(1, dtype=np.uint64)[0]
+    return torch.Generator().manual_seed(int(state))
+
+
+def pool_fraction(progress: float, start: float, full_at: float) -> float:
+    return 1.0 if full_at <= 0 else min(1.0, start + (1.0 - start) * progress / full_at)
+
+
+def batch_indices(step: int, total_steps: int, n: int, batch_size: int, seed: int,
+                  order: np.ndarray | None = None, start: float = 1.0, full_at: float = 1.0) -> np.ndarray:
+    size = n if order is None else max(min(batch_size, n), math.ceil(n * pool_fraction(step / max(1, total_steps), start, full_at)))
+    pool = np.arange(n) if order is None else np.asarray(order)[:size]
+    pick = torch.randperm(size, generator=step_generator(seed, step, 1))[: min(batch_size, size)].numpy()
+    return pool[pick]
+
+
+def score_triplets(model, clips, batch_size: int, gradients) -> np.ndarray:
+    """c_i for every clip (NaN where one modality is missing). `gradients(out, batch) -> (g_va, g_vt)` per row."""
+    from tqdm import tqdm
+
+    scores = np.full(len(clips), np.nan)
+    for first in tqdm(range(0, len(clips), batch_size), desc="curriculum scores", unit="batch"):
+        idx = np.arange(first, min(first + batch_size, len(clips)))
+        batch = clips.batch(idx, None, train=False)
+        out = model(batch, None)
+        g_va, g_vt = gradients(out, batch)
+        pair = (batch["has_video"] & batch["has_audio"] & batch["has_text"]).numpy()
+        scores[idx[pair]] = cosine(g_va, g_vt).detach().numpy()[pair]
+    return scores
+
+
+def write_scores(path: Path, ids: list[str], scores: np.ndarray) -> None:
+    order = curriculum_order(scores)
+    rank = np.empty(len(ids), dtype=int)
+    rank[order] = np.arange(len(ids))
+    atomic_write_text(path, csv_text(["id", "cosine", "rank"], (
+        [ids[i], "" if np.isnan(scores[i]) else f"{scores[i]:.6f}", rank[i]] for i in range(len(ids)))))
+
+
+def curriculum_order(scores: np.ndarray) -> np.ndarray:
+    """Indices by score, highest first; unscored last; ties keep id order (stable sort)."""
+    key = np.where(np.isnan(scores), np.inf, -scores)
+    return np.argsort(key, kind="stable")
+
+
+def read_scores(path: Path, ids: list[str]) -> np.ndarray:
+    import csv
+
+    try:
+        with open(path, encoding="utf-8", newline="") as fh:
+            table = {r["id"]: (float(r["cosine"]) if r["cosine"] else np.nan) for r in csv.DictReader(fh)}
+    except FileNotFoundError:
+        raise MmrobustError(f"{path}: curriculum scores not found (run the curriculum stage)") from None
+    missing = [i for i in ids if i not in table]
+    if missing:
+        raise MmrobustError(f"{path}: no score for {len(missing)} clip(s), e.g. {missing[0]!r}: scores are from other data")
+    return np.array([table[i] for i in ids])

@@ -1,0 +1,124 @@
+"""VATT (Akbari et al. 2021) on timm ViT blocks.
+
+Each modality is tokenized with its own position encoding and prefixed with a learned [AGG]
+token whose output is the modality's representation r. `ms` runs one transformer per modality;
+`ma` runs one modality-agnostic transformer for all three (VATT-MA), so the video-audio and
+video-text losses meet in the same parameters. Heads (VATT):
+    z_v,va = g_v->va(r_v)          z_a,va = g_a->va(r_a)          (video-audio space, va_dim)
+    z_v,vt = g_va->vt(z_v,va)      z_t,vt = g_t->vt(r_t)          (video-text space, vt_dim)
+g_va->vt is a two-layer ReLU MLP, the others linear (our reading of VATT); the losses see the
+L2-normalised z. DropToken keeps a random (1 - drop_token) of the video and audio tokens in training.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from timm.models.vision_transformer import Block
+from torch import nn
+
+from .config import ModelConfig
+from .tokenizers import AudioPatches, TextTokens, VideoTubelets
+
+MODALITIES = ("video", "audio", "text")
+# Input normalisation lives in the model, so a checkpoint is usable on its own.
+VIDEO_MEAN = (0.48145466, 0.4578275, 0.40821073)  # CLIP's, for CLIP initialisation
+VIDEO_STD = (0.26862954, 0.26130258, 0.27577711)
+AUDIO_MEAN, AUDIO_STD = -4.27, 4.57  # AST's AudioSet statistics of the same log-mel features (Gong et al. 2021)
+
+
+class Encoder(nn.Module):
+    """[AGG] + tokens through timm ViT blocks; returns the normalised [AGG] output."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.blocks = nn.ModuleList([Block(cfg.width, cfg.heads, cfg.mlp_ratio, qkv_bias=True) for _ in range(cfg.depth)])
+        self.norm = nn.LayerNorm(cfg.width)
+
+    def forward(self, tokens: torch.Tensor, agg: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
+        x = torch.cat([agg.expand(tokens.shape[0], -1, -1), tokens], dim=1)
+        mask = None
+        if valid is not None:  # keys that may be attended to: [AGG] and the non-padding tokens
+            keys = torch.cat([torch.ones_like(valid[:, :1]), valid], dim=1)
+            mask = keys[:, None, None, :]
+        for block in self.blocks:
+            x = block(x, attn_mask=mask)
+        return self.norm(x[:, 0])
+
+
+class VATT(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        if cfg.architecture not in ("ms", "ma"):
+            raise ValueError(f"architecture must be 'ms' or 'ma', not {cfg.architecture!r}")
+        self.cfg = cfg
+        self.video = VideoTubelets(cfg.width, cfg.tubelet, cfg.num_frames, cfg.crop_size)
+        self.audio = AudioPatches(cfg.width, cfg.audio_patch, cfg.n_mels, cfg.audio_frames)
+        self.text = TextTokens(cfg.width, cfg.vocab_size, cfg.context_length)
+        self.agg = nn.ParameterDict({m: nn.Parameter(torch.zeros(1, 1, cfg.width)) for m in MODALITIES})
+        if cfg.architecture == "ma":
+            self.backbone = Encoder(cfg)
+        else:
+            self.encoders = nn.ModuleDict({m: Encoder(cfg) for m in MODALITIES})
+        self.head_v_va = nn.Linear(cfg.width, cfg.va_dim)
+        self.head_a_va = nn.Linear(cfg.width, cfg.va_dim)
+        self.head_va_vt = nn.Sequential(nn.Linear(cfg.va_dim, cfg.va_dim), nn.ReLU(), nn.Linear(cfg.va_dim, cfg.vt_dim))
+        self.head_t_vt = nn.Linear(cfg.width, cfg.vt_dim)
+        self.register_buffer("video_mean", torch.tensor(VIDEO_MEAN).view(1, 3, 1, 1, 1), persistent=False)
+        self.register_buffer("video_std", torch.tensor(VIDEO_STD).view(1, 3, 1, 1, 1), persistent=False)
+        for p in self.agg.values():
+            nn.init.trunc_normal_(p, std=0.02)
+
+    def encoder(self, modality: str) -> Encoder:
+        return self.backbone if self.cfg.architecture == "ma" else self.encoders[modality]
+
+    def shared_parameter_names(self) -> list[str]:
+        """Parameters that both the video-audio and the video-text loss reach: the video path up to
+        z_v,va, plus, in `ma`, the shared backbone."""
+        prefixes = ["video.", "agg.video", "head_v_va."]
+        prefixes.append("backbone." if self.cfg.architecture == "ma" else "encoders.video.")
+        return [n for n, _ in self.named_parameters() if n.startswith(tuple(prefixes))]
+
+    def token_counts(self) -> dict[str, int]:
+        return {"video": self.video.pos_time.shape[0] * self.video.pos_space.shape[1], "audio": self.audio.pos.shape[1]}
+
+    def sample_keep(self, batch_size: int, generator: torch.Generator) -> dict[str, torch.Tensor] | None:
+        """DropToken: sorted indices of the video and audio tokens each sample keeps."""
+        if self.cfg.drop_token <= 0:
+            return None
+        keep = {}
+        for modality, count in self.token_counts().items():
+            k = max(1, round(count * (1 - self.cfg.drop_token)))
+            order = torch.stack([torch.randperm(count, generator=generator) for _ in range(batch_size)])
+            keep[modality] = order[:, :k].sort(dim=1).values
+        return keep
+
+    def encode(self, batch: dict[str, torch.Tensor], keep: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
+        """Representations r_video, r_audio, r_text (B, width) of a batch of video/audio/text tensors."""
+        video = (batch["video"] - self.video_mean) / self.video_std
+        tokens = {"video": self.video(video), "audio": self.audio((batch["audio"] - AUDIO_MEAN) / AUDIO_STD)}
+        if keep is not None:
+            for modality, idx in keep.items():
+                tokens[modality] = torch.gather(tokens[modality], 1, idx[..., None].expand(-1, -1, tokens[modality].shape[-1]))
+        text, valid = self.text(batch["text"])
+        return {
+            "video": self.encoder("video")(tokens["video"], self.agg["video"]),
+            "audio": self.encoder("audio")(tokens["audio"], self.agg["audio"]),
+            "text": self.encoder("text")(text, self.agg["text"], valid),
+        }
+
+    def heads(self, r: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        v_va = self.head_v_va(r["video"])
+        return {
+            "v_va": F.normalize(v_va, dim=-1),
+            "a_va": F.normalize(self.head_a_va(r["audio"]), dim=-1),
+            "v_vt": F.normalize(self.head_va_vt(v_va), dim=-1),
+            "t_vt": F.normalize(self.head_t_vt(r["text"]), dim=-1),
+        }
+
+    def forward(self, batch: dict[str, torch.Tensor], keep: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
+        r = self.encode(batch, keep)
+        return {"r_video": r["video"], **self.heads(r)}
+
+
+def create_model(cfg: ModelConfig) -> VATT:
+    return VATT(cfg)

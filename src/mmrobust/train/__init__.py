@@ -1,0 +1,1 @@
+"""Training: data batches, one harmonized step, the pretraining loop, checkpoints."""

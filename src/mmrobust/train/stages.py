@@ -1,0 +1,41 @@
+"""Entry points of the `pretrain` and `curriculum` stages (called by the CLI)."""
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+from ..curriculum import score_triplets, write_scores
+from .checkpoint import load_model
+from .data import ClipSet
+from .pretrain import loss_spec, pretrain
+from .step import parameter_gradients, representation_gradients
+
+
+def clips_for(spec: dict, features_dir: Path) -> ClipSet:
+    return ClipSet(features_dir, spec["pretrain"]["split"], spec["features"])
+
+
+def run_pretrain(spec: dict, features_dir: Path, out: Path, curves: Path, scores: Path | None, threads: int) -> None:
+    pretrain(spec, clips_for(spec, features_dir), out, curves, out.parent / f".{out.stem}.resume", scores, threads)
+
+
+def run_curriculum(spec: dict, features_dir: Path, scores_out: Path, warmup_out: Path, curves: Path, threads: int) -> None:
+    """Train the warm-up model (plain VATT, `warmup_epochs`), then score every triplet with it."""
+    warm = copy.deepcopy(spec)
+    pre = warm["pretrain"]
+    pre["epochs"] = pre["curriculum"]["warmup_epochs"]
+    pre["harmonization"] = {**pre["harmonization"], "method": "none"}
+    pre["curriculum"] = {**pre["curriculum"], "enabled": False}
+    clips = clips_for(warm, features_dir)
+    pretrain(warm, clips, warmup_out, curves, warmup_out.parent / f".{warmup_out.stem}.resume", None, threads)
+    model, _ = load_model(warmup_out)
+    model.eval()
+    loss = loss_spec(pre)
+    if pre["curriculum"]["level"] == "parameters":
+        def gradients(out, batch):
+            g_va, g_vt, _ = parameter_gradients(model, batch, None, out, loss)
+            return g_va, g_vt
+    else:
+        def gradients(out, batch):
+            return representation_gradients(out, batch, loss)
+    write_scores(scores_out, clips.ids, score_triplets(model, clips, pre["batch_size"], gradients))
