@@ -1,8 +1,6 @@
 """Pretraining: deterministic on CPU, resumes after a real SIGKILL to the same parameters, curves logged."""
-import copy
 import csv
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -11,7 +9,7 @@ import time
 import pytest
 import torch
 
-from mmrobust.config import stage_spec
+from mmrobust.config import parse_spec, stage_spec
 from mmrobust.train.checkpoint import read
 from mmrobust.train.stages import clips_for, run_curriculum
 from mmrobust.train.pretrain import CURVE_FIELDS, pretrain
@@ -78,9 +76,7 @@ def test_killed_run_resumes_to_the_same_parameters(tiny_config, tiny_features, t
 
 
 def test_curriculum_stage_scores_every_clip(tiny_config, tiny_features, tmp_path):
-    spec = stage_spec("curriculum", tiny_config, "curriculum")
-    from mmrobust.config import parse_spec
-    spec = parse_spec("curriculum", json.dumps(spec))
+    spec = parse_spec("curriculum", json.dumps(stage_spec("curriculum", tiny_config, "curriculum")))
     run_curriculum(spec, tiny_features, tmp_path / "scores.csv", tmp_path / "warm.pt", tmp_path / "warm.csv", 1)
     rows = list(csv.DictReader((tmp_path / "scores.csv").open()))
     ids = clips_for(spec, tiny_features).ids

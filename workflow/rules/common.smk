@@ -12,7 +12,8 @@ wildcard_constraints:
 
 def check_config(config):
     # Name the files the user gave: the Snakefile's configfile plus any --configfile.
-    files = ["config/config.yaml", *map(str, workflow.overwrite_configfiles or [])]
+    given = [str(f) for f in workflow.overwrite_configfiles or []]
+    files = given if workflow.config_settings.replace_workflow_config else ["config/config.yaml", *given]
     try:
         validate_config(config, "+".join(files))
     except MmrobustError as exc:
@@ -36,6 +37,10 @@ def experiment_param(stage):
     return lambda wildcards: spec_json(stage, config, wildcards.experiment)
 
 
-def pretrain_features(wildcards):
-    dataset = experiment_pretrain(wildcards)["dataset"]
-    return {"index": f"features/{dataset}/index.csv", "shards": f"features/{dataset}/shards"}
+def pretrain_inputs(wildcards):
+    """The pretraining split's features, and the CLIP checkpoint when the model starts from one."""
+    pre = experiment_pretrain(wildcards)
+    inputs = {"index": f"features/{pre['dataset']}/index.csv", "shards": f"features/{pre['dataset']}/shards"}
+    if pre["init"]["from"] == "clip":
+        inputs["clip"] = pre["init"]["path"]
+    return inputs

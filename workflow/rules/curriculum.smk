@@ -1,7 +1,7 @@
 rule curriculum:
     """Warm-up model (plain VATT), then each pretraining triplet's gradient-conflict score."""
     input:
-        unpack(pretrain_features),
+        unpack(pretrain_inputs),
     output:
         scores="results/{experiment}/curriculum/scores.csv",
         warmup="checkpoints/{experiment}/warmup.pt",

@@ -7,7 +7,7 @@ def curriculum_scores(wildcards):
 rule pretrain:
     """VATT pretraining of one experiment (realignment and curriculum as configured); resumes after a kill."""
     input:
-        unpack(pretrain_features),
+        unpack(pretrain_inputs),
         unpack(curriculum_scores),
     output:
         model="checkpoints/{experiment}/model.pt",

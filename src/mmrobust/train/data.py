@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from ..errors import MmrobustError
+from ..features.audio import n_frames
 from ..features.shards import iter_shard
 from ..features.video import eval_transform, train_transform
 from ..models.vatt import AUDIO_MEAN
@@ -69,6 +70,4 @@ class ClipSet:
                 **{f"has_{m}": torch.tensor(f, dtype=torch.bool) for m, f in flags.items()}}
 
     def _frames(self) -> int:
-        from ..features.audio import n_frames
-
         return n_frames(self.audio)
