@@ -27,8 +27,11 @@ test: install
 lint: install
 	snakemake --lint
 
+# Ratios from one run each; the last two read the default pipeline's outputs (run `make run` first).
 bench: install
 	python benchmarks/feature_throughput.py
+	python benchmarks/harmonization_cost.py
+	python benchmarks/curriculum_auroc.py
 
 # Re-resolve the pins after editing pyproject.toml (Linux x86_64, Python 3.11: CI and the GPU nodes).
 lock:

@@ -37,6 +37,7 @@ def test_same_seed_same_parameters_and_curves(tiny_config, tiny_features, tmp_pa
     a, curve_a = train(spec, tiny_features, tmp_path / "a")
     b, curve_b = train(spec, tiny_features, tmp_path / "b")
     assert same_params(a, b) and curve_a == curve_b
+    assert (tmp_path / "a" / "m.pt").read_bytes() == (tmp_path / "b" / "m.pt").read_bytes()
     rows = list(csv.DictReader(curve_a.decode().splitlines()))
     assert tuple(rows[0]) == CURVE_FIELDS and len(rows) == 2 * 12 // 6
     other, _ = train({**spec, "seed": 1}, tiny_features, tmp_path / "c")

@@ -14,11 +14,13 @@ The draw at step s depends only on (seed, s): resuming at step s gives the same 
 """
 from __future__ import annotations
 
+import csv
 import math
 from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from .errors import MmrobustError
 from .fileio import atomic_write_text, csv_text
@@ -45,8 +47,6 @@ def batch_indices(step: int, total_steps: int, n: int, batch_size: int, seed: in
 
 def score_triplets(model, clips, batch_size: int, gradients) -> np.ndarray:
     """c_i for every clip (NaN where one modality is missing). `gradients(out, batch) -> (g_va, g_vt)` per row."""
-    from tqdm import tqdm
-
     scores = np.full(len(clips), np.nan)
     for first in tqdm(range(0, len(clips), batch_size), desc="curriculum scores", unit="batch"):
         idx = np.arange(first, min(first + batch_size, len(clips)))
@@ -73,8 +73,6 @@ def curriculum_order(scores: np.ndarray) -> np.ndarray:
 
 
 def read_scores(path: Path, ids: list[str]) -> np.ndarray:
-    import csv
-
     try:
         with open(path, encoding="utf-8", newline="") as fh:
             table = {r["id"]: (float(r["cosine"]) if r["cosine"] else np.nan) for r in csv.DictReader(fh)}

@@ -4,19 +4,23 @@ Writes go to a temporary file renamed into place, so a kill never leaves a torn 
 """
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 
 import torch
 
 from ..errors import MmrobustError
-from ..fileio import atomic_path
+from ..fileio import atomic_write_bytes
 from ..models import ModelConfig, create_model
 
 
 def save(path: str | os.PathLike, payload: dict) -> None:
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+    # Through memory: torch.save names the zip's inner folder after the file it writes to, and the
+    # temporary file's random name would make identical checkpoints differ in their bytes.
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
 
 
 def model_payload(model, **extra) -> dict:
