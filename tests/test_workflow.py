@@ -65,34 +65,21 @@ def test_outputs_are_byte_identical_across_runs(ran):
         assert first == second and len(first) >= files
 
 
-def test_a_features_setting_reruns_features_only(ran, tmp_path):
-    override = tmp_path / "more_frames.yaml"
-    override.write_text("features:\n  video:\n    num_frames: 2\n")
-    result, output = snakemake(ran[1], "-n", "--configfile", "config/tiny.yaml", str(override))
+@pytest.mark.parametrize("override, expected, target", [
+    # a feature setting: features and everything downstream, not download
+    ("features:\n  video:\n    num_frames: 2\n", {"features": 1, "curriculum": 2, "pretrain": 4, "all": 1}, "features/synthetic/index.csv"),
+    # a dataset setting: everything
+    ("datasets:\n  synthetic:\n    synthetic:\n      noise_fraction: 0.5\n",
+     {"download": 1, "features": 1, "curriculum": 2, "pretrain": 4, "all": 1}, "data/synthetic/manifest.csv"),
+    # one experiment's overrides: that ablation alone
+    ("experiments:\n  realign: {harmonization: {method: gradvac}}\n", {"pretrain": 1, "all": 1}, "checkpoints/realign/model.pt"),
+    # a realignment setting: every pretraining, but not the curriculum (its warm-up is plain VATT)
+    ("pretrain:\n  harmonization: {level: parameters}\n", {"pretrain": 4, "all": 1}, "checkpoints/vatt/model.pt"),
+], ids=["features", "dataset", "one-experiment", "realignment"])
+def test_a_config_change_reruns_exactly_what_depends_on_it(ran, tmp_path, override, expected, target):
+    path = tmp_path / "override.yaml"
+    path.write_text(override)
+    result, output = snakemake(ran[1], "-n", "--configfile", "config/tiny.yaml", str(path))
     assert result.returncode == 0, output
-    assert planned(output) == {"features": 1, "curriculum": 2, "pretrain": 4, "all": 1}
-
-
-def test_a_dataset_setting_reruns_both(ran, tmp_path):
-    override = tmp_path / "noisier.yaml"
-    override.write_text("datasets:\n  synthetic:\n    synthetic:\n      noise_fraction: 0.5\n")
-    result, output = snakemake(ran[1], "-n", "--configfile", "config/tiny.yaml", str(override))
-    assert result.returncode == 0, output
-    assert planned(output) == {"download": 1, "features": 1, "curriculum": 2, "pretrain": 4, "all": 1}
-
-
-def test_one_experiments_override_reruns_that_ablation_alone(ran, tmp_path):
-    override = tmp_path / "gradvac.yaml"
-    override.write_text("experiments:\n  realign: {harmonization: {method: gradvac}}\n")
-    result, output = snakemake(ran[1], "-n", "--configfile", "config/tiny.yaml", str(override))
-    assert result.returncode == 0, output
-    assert planned(output) == {"pretrain": 1, "all": 1}
-    assert "checkpoints/realign/model.pt" in output
-
-
-def test_a_realignment_setting_does_not_rerun_the_curriculum(ran, tmp_path):
-    override = tmp_path / "level.yaml"
-    override.write_text("pretrain:\n  harmonization: {level: parameters}\n")
-    result, output = snakemake(ran[1], "-n", "--configfile", "config/tiny.yaml", str(override))
-    assert result.returncode == 0, output
-    assert planned(output) == {"pretrain": 4, "all": 1}
+    assert planned(output) == expected
+    assert target in output

@@ -44,3 +44,10 @@ def pretrain_inputs(wildcards):
     if pre["init"]["from"] == "clip":
         inputs["clip"] = pre["init"]["path"]
     return inputs
+
+
+def curriculum_scores(wildcards):
+    """The scores table when the experiment samples by curriculum."""
+    if experiment_pretrain(wildcards)["curriculum"]["enabled"]:
+        return {"scores": f"results/{wildcards.experiment}/curriculum/scores.csv"}
+    return {}

@@ -1,9 +1,3 @@
-def curriculum_scores(wildcards):
-    if experiment_pretrain(wildcards)["curriculum"]["enabled"]:
-        return {"scores": f"results/{wildcards.experiment}/curriculum/scores.csv"}
-    return {}
-
-
 rule pretrain:
     """VATT pretraining of one experiment (realignment and curriculum as configured); resumes after a kill."""
     input:
