@@ -4,7 +4,8 @@ import torch
 from open_clip.model import CLIP, CLIPTextCfg, CLIPVisionCfg
 
 from mmrobust.errors import MmrobustError
-from mmrobust.models import create_model, model_config
+from mmrobust.models.config import model_config
+from mmrobust.models.vatt import create_model
 from mmrobust.models.clip_init import init_from_clip
 
 FEATURES = {"video": {"num_frames": 4, "crop_size": 32}, "text": {"context_length": 16},

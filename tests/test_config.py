@@ -1,5 +1,6 @@
 """Config validation: one line naming the file and the key, before any work, from CLI and Snakemake."""
 import subprocess
+import sys
 
 import pytest
 import yaml
@@ -74,6 +75,16 @@ def test_workers_do_not_enter_the_features_spec(tiny_config):
     other = yaml.safe_load(yaml.safe_dump(tiny_config))
     other["features"]["workers"] = 7
     assert spec_json("features", other, "synthetic") == spec_json("features", tiny_config, "synthetic")
+
+
+def test_validating_a_config_never_loads_torch():
+    # The Snakefile validates at every parse (and SLURM jobs parse it again): it must stay cheap.
+    code = ("import sys; from mmrobust.config import load_config, stage_spec; "
+            f"c = load_config({[str(p) for p in TINY]!r}); stage_spec('pretrain', c, 'vatt'); "
+            "print(sorted(m for m in ('torch', 'timm', 'decord') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
 
 
 def test_snakemake_stops_at_start_on_bad_config(tmp_path):

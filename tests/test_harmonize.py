@@ -3,7 +3,8 @@ import pytest
 import torch
 
 from mmrobust.harmonize import Harmonizer, cosine, gradvac, pcgrad
-from mmrobust.models import create_model, model_config
+from mmrobust.models.config import model_config
+from mmrobust.models.vatt import create_model
 from mmrobust.train.step import LossSpec, parameter_gradients, weighted_terms
 
 FEATURES = {"video": {"num_frames": 4, "crop_size": 28},

@@ -3,7 +3,8 @@ import pytest
 import torch
 
 from mmrobust.config import stage_spec
-from mmrobust.models import PRESETS, create_model, model_config
+from mmrobust.models.config import PRESETS, model_config
+from mmrobust.models.vatt import create_model
 from mmrobust.train.checkpoint import load_model, model_payload, save
 
 

@@ -14,6 +14,7 @@ import jsonschema
 import yaml
 
 from .errors import MmrobustError
+from .models.config import PRESETS
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCHEMA_DIR = REPO_ROOT / "workflow" / "schemas"
@@ -110,8 +111,6 @@ def _check_relations(config: dict, source: str) -> None:
 
 
 def _check_patches(model: dict, features: dict, key: str, fail) -> None:
-    from .models.config import PRESETS
-
     sizes = {**PRESETS[model["preset"]], **model}
     t, h, w = sizes["tubelet"]
     video = features["video"]

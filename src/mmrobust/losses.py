@@ -47,19 +47,14 @@ def mil_nce_terms(q: torch.Tensor, k: torch.Tensor, valid: torch.Tensor, candida
     batch, count = k.shape[:2]
     cand = torch.ones(batch, count, dtype=torch.bool, device=q.device) if candidates is None else candidates
     cand = cand & valid[:, None]
-    allowed = (valid[:, None, None] & cand[None, :, :])  # [i, j, c]: anchor i valid, candidate c of j usable
-    positive = torch.eye(batch, dtype=torch.bool, device=q.device)[:, :, None] & cand[None, :, :]
+    allowed = valid[:, None, None] & cand[None, :, :]  # [i, j, c]: query i valid, candidate c of clip j usable
     terms = []
-    for side, dim_neg in (("q", (1, 2)), ("k", (0,))):
+    for side in ("q", "k"):
         s = _scores(q, k, tau, side if own else None).masked_fill(~allowed, NEG)
-        pos = s.masked_fill(~positive, NEG)
-        if side == "q":  # row i: all candidates of all clips
-            term = torch.logsumexp(s.flatten(1), 1) - torch.logsumexp(pos.flatten(1), 1)
-        else:  # clip i's candidates against every clip's query
-            num = torch.logsumexp(pos.diagonal(dim1=0, dim2=1).T, 1)  # (B,)
-            den = torch.logsumexp(s.permute(1, 2, 0).flatten(1).masked_fill(~cand.repeat_interleave(batch, 1), NEG), 1)
-            term = den - num
-        terms.append(term)
+        positives = torch.logsumexp(s.diagonal(dim1=0, dim2=1).T.masked_fill(~cand, NEG), 1)  # s_iic, c in P(i)
+        # q -> k: query i against every candidate of every clip; k -> q: clip i's candidates against every query
+        everything = s.flatten(1) if side == "q" else s.permute(1, 2, 0).flatten(1)
+        terms.append(torch.logsumexp(everything, 1) - positives)
     out = 0.5 * (terms[0] + terms[1])
     return torch.where(valid & (valid.sum() > 1), out, torch.zeros_like(out))
 

@@ -12,7 +12,8 @@ import torch
 
 from ..errors import MmrobustError
 from ..fileio import atomic_write_bytes
-from ..models import ModelConfig, create_model
+from ..models.config import ModelConfig
+from ..models.vatt import create_model
 
 
 def save(path: str | os.PathLike, payload: dict) -> None:

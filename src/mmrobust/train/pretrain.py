@@ -20,7 +20,8 @@ from tqdm import tqdm
 from ..curriculum import batch_indices, curriculum_order, pool_fraction, read_scores, step_generator
 from ..fileio import atomic_write_text, csv_text
 from ..harmonize import Harmonizer
-from ..models import create_model, model_config
+from ..models.config import model_config
+from ..models.vatt import create_model
 from . import checkpoint
 from .data import ClipSet
 from .schedule import learning_rate
