@@ -76,6 +76,18 @@ def test_killed_run_resumes_to_the_same_parameters(tiny_config, tiny_features, t
     assert not state.parent.exists()
 
 
+def test_resume_state_of_other_scores_is_not_used(tiny_config, tiny_features, tmp_path):
+    from mmrobust.train.pretrain import resume_key
+
+    spec = spec_for(tiny_config)
+    (tmp_path / "a.csv").write_text("id,cosine,rank\n")
+    (tmp_path / "b.csv").write_text("id,cosine,rank\nx,0.1,0\n")
+    keys = {resume_key(spec, tiny_features, None), resume_key(spec, tiny_features, tmp_path / "a.csv"),
+            resume_key(spec, tiny_features, tmp_path / "b.csv"), resume_key({**spec, "seed": 9}, tiny_features, None)}
+    assert len(keys) == 4
+    assert resume_key(spec, tiny_features, None) == resume_key(spec, tiny_features, None)
+
+
 def test_curriculum_stage_scores_every_clip(tiny_config, tiny_features, tmp_path):
     spec = parse_spec("curriculum", json.dumps(stage_spec("curriculum", tiny_config, "curriculum")))
     run_curriculum(spec, tiny_features, tmp_path / "scores.csv", tmp_path / "warm.pt", tmp_path / "warm.csv", 1)

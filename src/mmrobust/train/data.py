@@ -36,6 +36,7 @@ class ClipSet:
             for sample in iter_shard(Path(features_dir) / "shards" / shard):
                 if sample.id in wanted:
                     samples[sample.id] = sample
+        self.features_dir = Path(features_dir)
         self.ids = sorted(samples)
         self.samples = [samples[i] for i in self.ids]
         self.labels = [s.labels for s in self.samples]

@@ -49,6 +49,18 @@ def _decayed(name: str, param: torch.Tensor) -> bool:
     return param.ndim >= 2 and "pos" not in name and "agg" not in name
 
 
+def resume_key(spec: dict, features_dir: Path, scores_path: Path | None) -> str:
+    """What a resume state must match: the settings, the scores' bytes and the feature shards
+    (name, size, mtime: regenerated features never resume an old run)."""
+    digest = hashlib.sha256(json.dumps(spec, sort_keys=True).encode())
+    if scores_path is not None:
+        digest.update(Path(scores_path).read_bytes())
+    for shard in sorted((Path(features_dir) / "shards").glob("*.tar")):
+        stat = shard.stat()
+        digest.update(f"{shard.name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+    return digest.hexdigest()
+
+
 def pretrain(spec: dict, clips: ClipSet, out: Path, curves_path: Path, resume_dir: Path,
              scores_path: Path | None = None, threads: int = 1) -> None:
     """Train per `spec` (seed, features, pretrain) and write the checkpoint `out` and the curve CSV."""
@@ -65,7 +77,7 @@ def pretrain(spec: dict, clips: ClipSet, out: Path, curves_path: Path, resume_di
     warmup = round(pre["warmup_fraction"] * total)
     cur = pre["curriculum"]
     order = curriculum_order(read_scores(scores_path, clips.ids)) if cur["enabled"] else None
-    key = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
+    key = resume_key(spec, clips.features_dir, scores_path)
     state_path = resume_dir / "state.pt"
     start, curve = 0, []
     if state_path.exists():
