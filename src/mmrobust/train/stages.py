@@ -8,7 +8,7 @@ from ..curriculum import score_triplets, write_scores
 from .checkpoint import load_model
 from .data import ClipSet
 from .pretrain import loss_spec, pretrain
-from .step import parameter_gradients, representation_gradients
+from .step import triplet_gradients
 
 
 def clips_for(spec: dict, features_dir: Path) -> ClipSet:
@@ -30,12 +30,9 @@ def run_curriculum(spec: dict, features_dir: Path, scores_out: Path, warmup_out:
     pretrain(warm, clips, warmup_out, curves, warmup_out.parent / f".{warmup_out.stem}.resume", None, threads)
     model, _ = load_model(warmup_out)
     model.eval()
-    loss = loss_spec(pre)
-    if pre["curriculum"]["level"] == "parameters":
-        def gradients(out, batch):
-            g_va, g_vt, _ = parameter_gradients(model, batch, None, out, loss)
-            return g_va, g_vt
-    else:
-        def gradients(out, batch):
-            return representation_gradients(out, batch, loss)
+    loss, level = loss_spec(pre), pre["curriculum"]["level"]
+
+    def gradients(out, batch):
+        return triplet_gradients(model, batch, None, out, loss, level)
+
     write_scores(scores_out, clips.ids, score_triplets(model, clips, pre["batch_size"], gradients))

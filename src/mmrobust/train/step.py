@@ -84,6 +84,16 @@ def parameter_gradients(model, batch: dict, keep: dict | None, out: dict, loss: 
     return flat[:, 0], flat[:, 1], names
 
 
+def triplet_gradients(model, batch: dict, keep: dict | None, out: dict, loss: LossSpec, level: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every triplet's (g_va, g_vt) at `level`: rows of (B, width) or (B, shared parameters)."""
+    if level == "representation":
+        return representation_gradients(out, batch, loss)
+    if level == "parameters":
+        g_va, g_vt, _ = parameter_gradients(model, batch, keep, out, loss)
+        return g_va, g_vt
+    raise ValueError(f"harmonization level must be one of {LEVELS}, not {level!r}")
+
+
 def train_step(model, batch: dict, keep: dict | None, loss: LossSpec, harmonizer: Harmonizer, level: str) -> dict[str, float]:
     """Forward, realigned backward (gradients left in .grad); returns the step's losses and cosines."""
     out = model(batch, keep)
@@ -91,27 +101,21 @@ def train_step(model, batch: dict, keep: dict | None, loss: LossSpec, harmonizer
     total = part_va.sum() + part_vt.sum()
     valid_va, valid_vt = validity(batch)
     pair = valid_va & valid_vt
-    if level == "representation":
-        g_va, g_vt = representation_gradients(out, batch, loss)
-        new_va, new_vt, stats = harmonizer(g_va[pair], g_vt[pair])
-        if harmonizer.method != "none":
-            delta = torch.zeros_like(g_va)
-            delta[pair] = (new_va - g_va[pair]) + (new_vt - g_vt[pair])
-            out["r_video"].register_hook(lambda grad: grad + delta)
-        total.backward()
-    elif level == "parameters":
-        total.backward()
-        g_va, g_vt, names = parameter_gradients(model, batch, keep, out, loss)
-        new_va, new_vt, stats = harmonizer(g_va[pair], g_vt[pair])
-        if harmonizer.method != "none":
-            correction = ((new_va - g_va[pair]) + (new_vt - g_vt[pair])).sum(0)
-            named = dict(model.named_parameters())
-            offset = 0
-            for name in names:
-                param = named[name]
-                param.grad.add_(correction[offset:offset + param.numel()].view_as(param))
-                offset += param.numel()
-    else:
-        raise ValueError(f"harmonization level must be one of {LEVELS}, not {level!r}")
+    g_va, g_vt = triplet_gradients(model, batch, keep, out, loss, level)
+    new_va, new_vt, stats = harmonizer(g_va[pair], g_vt[pair])
+    delta = torch.zeros_like(g_va)  # per triplet: (g_va' - g_va) + (g_vt' - g_vt)
+    delta[pair] = (new_va - g_va[pair]) + (new_vt - g_vt[pair])
+    realign = harmonizer.method != "none"
+    if realign and level == "representation":
+        out["r_video"].register_hook(lambda grad: grad + delta)
+    total.backward()
+    if realign and level == "parameters":
+        correction = delta.sum(0)
+        named = dict(model.named_parameters())
+        offset = 0
+        for name in model.shared_parameter_names():  # the order parameter_gradients flattens in
+            param = named[name]
+            param.grad.add_(correction[offset:offset + param.numel()].view_as(param))
+            offset += param.numel()
     return {"loss": total.item(), "loss_va": part_va.sum().item() / max(loss.w_va, 1e-12),
             "loss_vt": part_vt.sum().item() / max(loss.w_vt, 1e-12), **stats}
