@@ -1,4 +1,4 @@
-# mmrobust workflow: download -> features -> curriculum -> pretrain (-> embed -> finetune -> evaluate -> report).
+# mmrobust workflow: download -> features -> curriculum -> pretrain -> embed -> finetune -> evaluate -> report.
 # Stages live in workflow/rules/; config keys are documented in config/README.md.
 from snakemake.utils import min_version, validate
 
@@ -20,10 +20,15 @@ include: "workflow/rules/download.smk"
 include: "workflow/rules/features.smk"
 include: "workflow/rules/curriculum.smk"
 include: "workflow/rules/pretrain.smk"
+include: "workflow/rules/embed.smk"
+include: "workflow/rules/finetune.smk"
+include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/report.smk"
 
 
 rule all:
     input:
         expand("features/{dataset}/summary.json", dataset=sorted(config["datasets"])),
         expand("checkpoints/{experiment}/model.pt", experiment=sorted(config["experiments"])),
+        "results/metrics.json",
     default_target: True

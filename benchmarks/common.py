@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import os
 import platform
+import statistics
+import time
 from pathlib import Path
 
 import torch
@@ -14,3 +16,16 @@ def machine() -> str:
     model = next((l.split(":", 1)[1].strip() for l in lines if l.startswith("model name")), platform.processor())
     device = torch.cuda.get_device_name() if torch.cuda.is_available() else "no GPU"
     return f"{model}, {os.cpu_count()} cores, {device}, Python {platform.python_version()}, torch {torch.__version__}"
+
+
+def timed_interleaved(fns: dict, repeats: int) -> dict[str, float]:
+    """Median seconds per call; the variants take turns each round, so load bursts hit all of them."""
+    for fn in fns.values():
+        fn()  # warm-up
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}

@@ -14,12 +14,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
-import time
 from pathlib import Path
 
 import torch
-from common import machine
+from common import machine, timed_interleaved
 
 from mmrobust.config import load_config, stage_spec
 from mmrobust.curriculum import batch_indices, step_generator
@@ -33,19 +31,6 @@ def plain_step(model, batch, keep, loss) -> None:
     out = model(batch, keep)
     part_va, part_vt = weighted_terms(out, batch, loss)
     (part_va.sum() + part_vt.sum()).backward()
-
-
-def timed_interleaved(fns: dict, repeats: int) -> dict[str, float]:
-    """Median seconds per call; the variants take turns each round, so load bursts hit all of them."""
-    for fn in fns.values():
-        fn()  # warm-up
-    times: dict[str, list[float]] = {name: [] for name in fns}
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            start = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def main() -> None:

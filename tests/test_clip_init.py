@@ -24,7 +24,7 @@ def clip_file(tmp_path_factory):
 
 def model(architecture):
     return create_model(model_config({"preset": "tiny", "architecture": architecture, "tubelet": [2, 16, 16],
-                                      "audio_patch": [16, 16]}, FEATURES))
+                                      "audio_patch": [16, 16], "vocab_size": 49408}, FEATURES))
 
 
 def test_ms_takes_both_towers(clip_file):

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from .config import load_config, parse_spec, stage_spec
+from .config import load_config, parse_spec, stage_spec, study_spec
 from .errors import MmrobustError
 
 DEFAULT_CONFIG = ["config/config.yaml"]
@@ -24,13 +24,16 @@ def _spec(args: argparse.Namespace, stage: str) -> dict:
     config = load_config(args.config or DEFAULT_CONFIG)
     if stage in ("pretrain", "curriculum"):
         return stage_spec(stage, config, args.experiment or _only(config, "experiments"))
+    if stage in ("embed", "finetune", "evaluate", "report"):
+        task = None if stage == "report" else args.task or _only(config["study"], "tasks")
+        return study_spec(stage, config, task, getattr(args, "method", None))
     return stage_spec(stage, config, args.dataset or _only(config, "datasets"))
 
 
 def _only(config: dict, section: str) -> str:
     names = sorted(config[section])
     if len(names) != 1:
-        flag = "--experiment" if section == "experiments" else "--dataset"
+        flag = {"experiments": "--experiment", "tasks": "--task"}.get(section, "--dataset")
         raise MmrobustError(f"config: {section}: {len(names)} configured ({', '.join(names)}); choose one with {flag}")
     return names[0]
 
@@ -41,6 +44,7 @@ def _stage_args(parser: argparse.ArgumentParser) -> None:
     source.add_argument("--config", nargs="+", metavar="FILE", help="config files, merged left to right (default: config/config.yaml)")
     parser.add_argument("--dataset", help="dataset name in the config (needed when several are configured)")
     parser.add_argument("--experiment", help="experiment name in the config (pretrain, curriculum)")
+    parser.add_argument("--task", help="study.tasks name (embed, finetune, evaluate)")
     parser.add_argument("--workers", type=int, default=1, help="worker processes or threads (speed only; outputs are identical)")
 
 
@@ -78,6 +82,46 @@ def cmd_curriculum(args: argparse.Namespace) -> None:
 
     run_curriculum(_spec(args, "curriculum"), Path(args.features), Path(args.scores), Path(args.warmup),
                    Path(args.curves), max(1, args.workers))
+
+
+def _threads(args: argparse.Namespace) -> None:
+    import torch
+
+    torch.set_num_threads(max(1, args.workers))
+
+
+def _path(value: str | None) -> Path | None:
+    return Path(value) if value else None
+
+
+def cmd_embed(args: argparse.Namespace) -> None:
+    from .downstream.stages import run_embed
+
+    _threads(args)
+    run_embed(_spec(args, "embed"), Path(args.pretrained), Path(args.features), Path(args.out))
+
+
+def cmd_finetune(args: argparse.Namespace) -> None:
+    from .downstream.stages import run_finetune
+
+    _threads(args)
+    run_finetune(_spec(args, "finetune"), Path(args.pretrained), Path(args.embeddings), Path(args.out), Path(args.selection),
+                 _path(args.features), _path(args.distill_features), _path(args.lp), _path(args.masd))
+
+
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    from .downstream.stages import run_evaluate
+
+    _threads(args)
+    run_evaluate(_spec(args, "evaluate"), Path(args.embeddings), Path(args.models), Path(args.out), _path(args.features),
+                 _path(args.sweep), _path(args.pretrained), _path(args.lp), _path(args.masd), _path(args.lp_matrix),
+                 _path(args.masd_matrix))
+
+
+def cmd_report(args: argparse.Namespace) -> None:
+    from .report.build import build_report
+
+    build_report(_spec(args, "report"), Path(args.results), Path(args.out), [Path(p) for p in args.provenance])
 
 
 def cmd_pack(args: argparse.Namespace) -> None:
@@ -121,6 +165,48 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--curves", required=True, help="per-step curve CSV to write")
     p.add_argument("--scores", help="curriculum scores (needed when curriculum.enabled)")
     p.set_defaults(func=cmd_pretrain)
+
+    p = sub.add_parser("embed", help="per-modality embeddings of a task's train and eval splits under one pretrained model")
+    _stage_args(p)
+    p.add_argument("--pretrained", required=True, help="pretrained checkpoint")
+    p.add_argument("--features", required=True, help="features folder of the task's dataset")
+    p.add_argument("--out", required=True, help="embeddings file to write")
+    p.set_defaults(func=cmd_embed)
+
+    p = sub.add_parser("finetune", help="train one method (lp, ft, masd, wiseft) on each of the 7 training modality sets")
+    _stage_args(p)
+    p.add_argument("--method", choices=["lp", "ft", "masd", "wiseft"], help="(with --config; a --spec names it)")
+    p.add_argument("--pretrained", required=True, help="pretrained checkpoint")
+    p.add_argument("--embeddings", required=True, help="the task's embeddings file (embed stage)")
+    p.add_argument("--out", required=True, help="folder to write <M_T>.pt into")
+    p.add_argument("--selection", required=True, help="CSV to write: validation metric per candidate, the selected one")
+    p.add_argument("--features", help="features folder of the task's dataset (ft, masd)")
+    p.add_argument("--distill-features", help="features folder of D_SD's dataset (masd)")
+    p.add_argument("--lp", help="folder of the linear-probe heads (ft, masd, wiseft)")
+    p.add_argument("--masd", help="folder of the MASD models (wiseft)")
+    p.set_defaults(func=cmd_finetune)
+
+    p = sub.add_parser("evaluate", help="the 7 x 7 matrix p(M_E, M_T) of one method")
+    _stage_args(p)
+    p.add_argument("--method", choices=["lp", "ft", "masd", "wiseft"], help="(with --config; a --spec names it)")
+    p.add_argument("--embeddings", required=True, help="the task's embeddings file (embed stage)")
+    p.add_argument("--models", required=True, help="folder of the method's <M_T>.pt")
+    p.add_argument("--out", required=True, help="matrix CSV to write")
+    p.add_argument("--features", help="features folder of the task's dataset (all but lp)")
+    p.add_argument("--sweep", help="α-sweep CSV to write (wiseft)")
+    p.add_argument("--pretrained", help="pretrained checkpoint (wiseft sweep)")
+    p.add_argument("--lp", help="folder of the linear-probe heads (wiseft sweep)")
+    p.add_argument("--masd", help="folder of the MASD models (wiseft sweep)")
+    p.add_argument("--lp-matrix", help="the lp matrix CSV (wiseft sweep, α = 0)")
+    p.add_argument("--masd-matrix", help="the masd matrix CSV (wiseft sweep, α = 1)")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("report", help="tables, plots and metrics.json from every matrix")
+    _stage_args(p)
+    p.add_argument("--results", required=True, help="results folder holding <experiment>/<task>/<method>/")
+    p.add_argument("--out", required=True, help="folder to write tables/, plots/, metrics.json and the read-out into")
+    p.add_argument("--provenance", nargs="*", default=[], help="features summary.json files (clip counts per split)")
+    p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("pack", help="publish a dataset folder as tar shards + SHA256SUMS for the http source")
     p.add_argument("data", help="dataset folder written by download")

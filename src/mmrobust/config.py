@@ -94,6 +94,12 @@ def _check_relations(config: dict, source: str) -> None:
         init = pre["init"]
         if init["from"] == "clip" and not init.get("path"):
             fail(f"experiments.{name}.init.path", "init from clip needs the checkpoint file's path")
+    study = config.get("study")
+    if study and "datasets" in config:
+        uses = [(f"study.tasks.{name}.dataset", task["dataset"]) for name, task in study["tasks"].items()]
+        for key, dataset in [*uses, ("study.distill.dataset", study["distill"]["dataset"])]:
+            if dataset not in config["datasets"]:
+                fail(key, f"{dataset!r} is not a configured dataset ({', '.join(sorted(config['datasets']))})")
     for name, dataset in config.get("datasets", {}).items():
         synthetic = dataset.get("synthetic")
         if dataset["source"] != "synthetic" or synthetic is None:
@@ -190,6 +196,39 @@ def stage_spec(stage: str, config: dict, key: str) -> dict[str, Any]:
     raise ValueError(f"unknown stage {stage!r}")
 
 
+METHODS = ("lp", "ft", "masd", "wiseft")
+# The settings each method's finetune job reads (masd trains as ft does, plus the distillation).
+_METHOD_KEYS = {"lp": ("lp",), "ft": ("ft",), "masd": ("ft", "masd", "distill"), "wiseft": ("wiseft",)}
+
+
+def study_spec(stage: str, config: dict, task: str | None = None, method: str | None = None) -> dict[str, Any]:
+    """What an embed / finetune / evaluate / report job depends on (besides its input files)."""
+    study = config["study"]
+    if stage == "report":
+        return {"seed": config["seed"], "experiments": sorted(config["experiments"]),
+                "tasks": study["tasks"], "wiseft": study["wiseft"]}
+    if task not in study["tasks"]:
+        raise MmrobustError(f"config: study.tasks.{task}: no such task (configured: {', '.join(sorted(study['tasks']))})")
+    spec = {"seed": config["seed"], "features": _model_features(config["features"]), "task": study["tasks"][task],
+            "batch_size": study["batch_size"]}
+    if stage == "embed":
+        return spec
+    if method not in METHODS:
+        raise MmrobustError(f"config: method {method!r}: not one of {', '.join(METHODS)}")
+    spec["method"] = method
+    if stage == "finetune":
+        spec["validation_fraction"] = study["validation_fraction"]
+        spec.update({key: study[key] for key in _METHOD_KEYS[method]})
+        if method == "wiseft":
+            spec["wiseft"] = {"alpha": study["wiseft"]["alpha"]}
+        return spec
+    if stage == "evaluate":
+        if method == "wiseft":
+            spec["wiseft"] = study["wiseft"]
+        return spec
+    raise ValueError(f"unknown stage {stage!r}")
+
+
 def _model_features(features: dict) -> dict:
     """The feature settings a model reads (shapes and transforms), not how features are stored."""
     return {k: features[k] for k in ("video", "audio", "text")}
@@ -197,6 +236,19 @@ def _model_features(features: dict) -> dict:
 
 def _spec_schema(stage: str) -> dict:
     schema = copy.deepcopy(load_schema("config.schema.yaml"))
+    study = {key: {"$ref": f"#/$defs/study/properties/{key}"} for key in ("lp", "ft", "masd", "wiseft", "distill", "validation_fraction", "batch_size")}
+    task = {"$ref": "#/$defs/study/properties/tasks/additionalProperties"}
+    model_inputs = {"seed": {"$ref": "#/$defs/seed"}, "features": {"$ref": "#/$defs/features"}, "task": task, "batch_size": study["batch_size"]}
+    if stage in ("embed", "finetune", "evaluate"):
+        properties = {**model_inputs, **({} if stage == "embed" else {"method": {"enum": list(METHODS)}}),
+                      **({k: v for k, v in study.items() if k != "batch_size"} if stage != "embed" else {})}
+        schema.update(properties=properties, required=sorted(model_inputs), additionalProperties=False)
+        return schema
+    if stage == "report":
+        properties = {"seed": {"$ref": "#/$defs/seed"}, "experiments": {"type": "array", "items": {"type": "string"}},
+                      "tasks": {"$ref": "#/$defs/study/properties/tasks"}, "wiseft": study["wiseft"]}
+        schema.update(properties=properties, required=sorted(properties), additionalProperties=False)
+        return schema
     properties = {
         "download": {"seed": {"$ref": "#/$defs/seed"}, "dataset": {"$ref": "#/$defs/dataset"}},
         "features": {"features": {"$ref": "#/$defs/features"}},
@@ -221,3 +273,7 @@ def parse_spec(stage: str, text: str) -> dict[str, Any]:
 
 def spec_json(stage: str, config: dict, dataset: str) -> str:
     return json.dumps(stage_spec(stage, config, dataset), sort_keys=True, separators=(",", ":"))
+
+
+def study_spec_json(stage: str, config: dict, task: str | None = None, method: str | None = None) -> str:
+    return json.dumps(study_spec(stage, config, task, method), sort_keys=True, separators=(",", ":"))

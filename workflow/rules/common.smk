@@ -51,3 +51,62 @@ def curriculum_scores(wildcards):
     if experiment_pretrain(wildcards)["curriculum"]["enabled"]:
         return {"scores": f"results/{wildcards.experiment}/curriculum/scores.csv"}
     return {}
+
+
+# --- the robustness study (embed -> finetune -> evaluate -> report) ---
+from mmrobust.config import METHODS, study_spec_json
+from mmrobust.modalities import SUBSETS
+
+
+wildcard_constraints:
+    task="[a-z0-9][a-z0-9_-]*",
+    method="|".join(METHODS),
+
+
+def study_param(stage):
+    return lambda wildcards: study_spec_json(stage, config, wildcards.get("task"), wildcards.get("method"))
+
+
+def features_of(dataset):
+    return {"index": f"features/{dataset}/index.csv", "shards": f"features/{dataset}/shards"}
+
+
+def task_features(wildcards):
+    return features_of(config["study"]["tasks"][wildcards.task]["dataset"])
+
+
+def method_models(wildcards, method):
+    return expand("checkpoints/{experiment}/{task}/{method}/{train_set}.pt", experiment=wildcards.experiment,
+                  task=wildcards.task, method=method, train_set=SUBSETS)
+
+
+def finetune_inputs(wildcards):
+    """lp reads the cached embeddings; ft and masd the task's clips and the lp heads; masd also D_SD's
+    clips; wiseft the lp heads and the masd models."""
+    inputs = {"model": f"checkpoints/{wildcards.experiment}/model.pt",
+              "embeddings": f"embeddings/{wildcards.experiment}/{wildcards.task}.pt"}
+    method = wildcards.method
+    if method in ("ft", "masd"):
+        inputs.update(task_features(wildcards))
+    if method == "masd":
+        distill = features_of(config["study"]["distill"]["dataset"])
+        inputs.update(distill_index=distill["index"], distill_shards=distill["shards"])
+    if method != "lp":
+        inputs["lp"] = method_models(wildcards, "lp")
+    if method == "wiseft":
+        inputs["masd"] = method_models(wildcards, "masd")
+    return inputs
+
+
+def finetune_flags(wildcards, input):
+    """The CLI flags of the inputs this method has."""
+    keys = input.keys()
+    flags = []
+    if "index" in keys:
+        flags.append(f"--features {subpath(input.index, parent=True)}")
+    if "distill_index" in keys:
+        flags.append(f"--distill-features {subpath(input.distill_index, parent=True)}")
+    for method in ("lp", "masd"):
+        if method in keys:
+            flags.append(f"--{method} {subpath(input[method][0], parent=True)}")
+    return " ".join(flags)

@@ -46,7 +46,8 @@ class AudioPatches(nn.Module):
 
 
 class TextTokens(nn.Module):
-    """(B, L) BPE ids -> (B, L, width) and the padding mask (id 0 is padding)."""
+    """(B, L) BPE ids -> (B, L, width) and the padding mask (id 0 is padding). A table smaller than
+    the BPE vocabulary hashes the ids into its rows (id mod rows)."""
 
     def __init__(self, width: int, vocab: int, length: int):
         super().__init__()
@@ -56,4 +57,4 @@ class TextTokens(nn.Module):
         nn.init.trunc_normal_(self.pos, std=0.01)
 
     def forward(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.embed(tokens) + self.pos[:, : tokens.shape[1]], tokens != 0
+        return self.embed(tokens % self.embed.num_embeddings) + self.pos[:, : tokens.shape[1]], tokens != 0

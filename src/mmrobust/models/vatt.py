@@ -92,19 +92,38 @@ class VATT(nn.Module):
             keep[modality] = order[:, :k].sort(dim=1).values
         return keep
 
+    def encode_modality(self, batch: dict[str, torch.Tensor], modality: str,
+                        keep: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
+        """Representation r_<modality> (B, width): each modality passes through the encoder alone."""
+        valid = None
+        if modality == "video":
+            tokens = self.video((batch["video"] - self.video_mean) / self.video_std)
+        elif modality == "audio":
+            tokens = self.audio((batch["audio"] - AUDIO_MEAN) / AUDIO_STD)
+        else:
+            tokens, valid = self.text(batch["text"])
+        if keep is not None and modality in keep:
+            idx = keep[modality]
+            tokens = torch.gather(tokens, 1, idx[..., None].expand(-1, -1, tokens.shape[-1]))
+        return self.encoder(modality)(tokens, self.agg[modality], valid)
+
     def encode(self, batch: dict[str, torch.Tensor], keep: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
         """Representations r_video, r_audio, r_text (B, width) of a batch of video/audio/text tensors."""
-        video = (batch["video"] - self.video_mean) / self.video_std
-        tokens = {"video": self.video(video), "audio": self.audio((batch["audio"] - AUDIO_MEAN) / AUDIO_STD)}
-        if keep is not None:
-            for modality, idx in keep.items():
-                tokens[modality] = torch.gather(tokens[modality], 1, idx[..., None].expand(-1, -1, tokens[modality].shape[-1]))
-        text, valid = self.text(batch["text"])
-        return {
-            "video": self.encoder("video")(tokens["video"], self.agg["video"]),
-            "audio": self.encoder("audio")(tokens["audio"], self.agg["audio"]),
-            "text": self.encoder("text")(text, self.agg["text"], valid),
-        }
+        return {m: self.encode_modality(batch, m, keep) for m in MODALITIES}
+
+    def embed(self, batch: dict[str, torch.Tensor], modalities) -> dict[str, torch.Tensor]:
+        """The per-modality embeddings E_m of seed 003's Eq. 7, in VATT's video-text space, the one
+        space all three reach: z_v,vt = g_va->vt(g_v->va(r_v)), audio the same way through
+        g_a->va (z_a,va lives in z_v,va's space), z_t,vt = g_t->vt(r_t); L2-normalised."""
+        out = {}
+        for m in modalities:
+            r = self.encode_modality(batch, m)
+            if m == "text":
+                z = self.head_t_vt(r)
+            else:
+                z = self.head_va_vt((self.head_v_va if m == "video" else self.head_a_va)(r))
+            out[m] = F.normalize(z, dim=-1)
+        return out
 
     def heads(self, r: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         v_va = self.head_v_va(r["video"])

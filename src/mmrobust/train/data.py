@@ -21,11 +21,11 @@ from ..models.vatt import AUDIO_MEAN
 
 
 class ClipSet:
-    def __init__(self, features_dir: Path, split: str, features: dict):
+    def __init__(self, features_dir: Path, split: str, features: dict, ids: set[str] | None = None):
         index = Path(features_dir) / "index.csv"
         try:
             with open(index, encoding="utf-8", newline="") as fh:
-                rows = [r for r in csv.DictReader(fh) if r["split"] == split]
+                rows = [r for r in csv.DictReader(fh) if r["split"] == split and (ids is None or r["id"] in ids)]
         except FileNotFoundError:
             raise MmrobustError(f"{index}: not found (run the features stage first)") from None
         if not rows:

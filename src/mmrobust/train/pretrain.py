@@ -24,7 +24,7 @@ from ..models.config import model_config
 from ..models.vatt import create_model
 from . import checkpoint
 from .data import ClipSet
-from .schedule import learning_rate
+from .schedule import adamw, learning_rate
 from .step import LossSpec, train_step
 
 CURVE_FIELDS = ("step", "lr", "loss", "loss_va", "loss_vt", "cos_before", "cos_after", "conflict_fraction", "pool_fraction")
@@ -43,10 +43,6 @@ def build_model(spec: dict):
 
         init_from_clip(model, init["path"])
     return model
-
-
-def _decayed(name: str, param: torch.Tensor) -> bool:
-    return param.ndim >= 2 and "pos" not in name and "agg" not in name
 
 
 def resume_key(spec: dict, features_dir: Path, scores_path: Path | None) -> str:
@@ -68,10 +64,7 @@ def pretrain(spec: dict, clips: ClipSet, out: Path, curves_path: Path, resume_di
     pre, seed = spec["pretrain"], spec["seed"]
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model = build_model(spec).to(device)
-    decay = [p for n, p in model.named_parameters() if _decayed(n, p)]
-    rest = [p for n, p in model.named_parameters() if not _decayed(n, p)]
-    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": pre["weight_decay"]}, {"params": rest, "weight_decay": 0.0}],
-                                  lr=pre["lr"], betas=tuple(pre["betas"]))
+    optimizer = adamw(model, pre["lr"], pre["weight_decay"], pre["betas"])
     harmonizer = Harmonizer(pre["harmonization"]["method"], pre["harmonization"]["gradvac_beta"])
     total = math.ceil(pre["epochs"] * len(clips) / pre["batch_size"])
     warmup = round(pre["warmup_fraction"] * total)

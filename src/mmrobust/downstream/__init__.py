@@ -1,0 +1,1 @@
+"""Downstream study (seed 003): embeddings, the four methods (lp, ft, masd, wiseft), the 7 x 7 matrix."""

@@ -1,0 +1,106 @@
+"""The report stage: every matrix of results/<experiment>/<task>/<method>/ into tables, figures,
+metrics.json (for `dvc metrics diff`), the read-out and a provenance file."""
+from __future__ import annotations
+
+import csv
+import json
+from importlib.metadata import version
+from pathlib import Path
+
+from ..config import METHODS
+from ..errors import MmrobustError
+from ..evaluate import robustness as rb
+from ..evaluate.matrix import read_matrix
+from ..fileio import atomic_write_text, csv_text
+from . import plots, tables
+from .readout import task_readout
+
+BASELINE = "vatt"  # the read-out compares every other experiment with plain VATT when it is configured
+
+
+def read_sweep(path: Path) -> dict[float, rb.Matrix]:
+    try:
+        with open(path, encoding="utf-8", newline="") as fh:
+            rows = list(csv.DictReader(fh))
+        out: dict[float, rb.Matrix] = {}
+        for row in rows:
+            out.setdefault(float(row["alpha"]), {})[row["eval_set"], row["train_set"]] = float(row["value"])
+    except FileNotFoundError:
+        raise MmrobustError(f"{path}: not found (run the evaluate stage of wiseft)") from None
+    except (KeyError, ValueError) as exc:
+        raise MmrobustError(f"{path}: not an α-sweep table (alpha, train_set, eval_set, value): {exc}") from None
+    return out
+
+
+def provenance_columns(task: dict, summaries: dict[str, dict], seed: int) -> dict:
+    """Per-row provenance: the seed and the clips of the task's splits (present, and lacking A or T)."""
+    summary = summaries.get(task["dataset"])
+    if summary is None:
+        raise MmrobustError(f"report: no features summary.json given for dataset {task['dataset']!r} (--provenance)")
+    columns, values = ["seed"], [seed]
+    for part in ("train", "eval"):
+        counts = summary["splits"].get(task[part])
+        if counts is None:
+            raise MmrobustError(f"report: summary of {task['dataset']!r} has no split {task[part]!r}")
+        columns += [f"{part}_clips", f"{part}_without_audio", f"{part}_without_text"]
+        values += [counts["clips"], counts["clips"] - counts["with_audio"], counts["clips"] - counts["with_text"]]
+    return {"columns": columns, "values": values}
+
+
+def write_table(folder: Path, name: str, header: list[str], rows: list[list], markdown: bool = True) -> None:
+    atomic_write_text(folder / f"{name}.csv", csv_text(header, tables.csv_cells(rows)))
+    if markdown:
+        atomic_write_text(folder / f"{name}.md", tables.markdown(header, rows))
+
+
+def build_report(spec: dict, results: Path, out: Path, summaries: list[Path]) -> None:
+    by_dataset = {}
+    for path in summaries:
+        try:
+            by_dataset[path.parent.name] = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise MmrobustError(f"{path}: unreadable features summary ({exc})") from None
+    tables_dir, plots_dir = out / "tables", out / "plots"
+    metrics, readout = {}, ["# Read-out of the robustness study", "",
+                            "Computed from the tables by `mmrobust report`; numbers are the task metric in %.", ""]
+    for task_name, task in sorted(spec["tasks"].items()):
+        metric = "mAP" if task["kind"] == "multilabel" else "top-1"
+        matrices = {(e, m): read_matrix(results / e / task_name / m / "matrix.csv") for e in spec["experiments"] for m in METHODS}
+        sweeps = {e: read_sweep(results / e / task_name / "wiseft" / "sweep.csv") for e in spec["experiments"]}
+        prov = provenance_columns(task, by_dataset, spec["seed"])
+        write_table(tables_dir, f"table1_{task_name}", *tables.table1(matrices, prov))
+        write_table(tables_dir, f"table2_{task_name}", *tables.table2(matrices))
+        for name, data in (("fig4", tables.fig4_data), ("fig5", tables.fig5_data), ("fig6", tables.fig6_data)):
+            write_table(tables_dir, f"{name}_{task_name}", *data(matrices), markdown=False)
+        write_table(tables_dir, f"wiseft_sweep_{task_name}", *tables.sweep_data(sweeps), markdown=False)
+        _figures(task_name, metric, matrices, sweeps, plots_dir)
+        metrics[task_name] = {e: {m: {s: {k: tables.pct(v) for k, v in vals.items()} for s, vals in rb.strata(matrices[e, m]).items()}
+                                  for m in METHODS} for e in spec["experiments"]}
+        readout += task_readout(task_name, metric, matrices, BASELINE)
+    atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=1, sort_keys=True) + "\n")
+    atomic_write_text(tables_dir / "readout.md", "\n".join(readout))
+    # Beside the tables, not in them: a commit that changes no result changes no table byte.
+    provenance = {"spec": spec, "mmrobust": version("mmrobust"), "features": {k: v["splits"] for k, v in sorted(by_dataset.items())}}
+    atomic_write_text(tables_dir / "provenance.json", json.dumps(provenance, indent=1, sort_keys=True) + "\n")
+
+
+def _figures(task: str, metric: str, matrices, sweeps, folder: Path) -> None:
+    experiments = sorted({e for e, _ in matrices})
+    for e in experiments:
+        plots.heatmaps({m: matrices[e, m] for m in METHODS}, f"p(M_E, M_T), {metric} %: {e}, {task}", folder / f"heatmap_{task}_{e}.png")
+    same = {m: {e: {k: 100 * v for k, v in rb.same_sets(matrices[e, m]).items()} for e in experiments} for m in METHODS}
+    plots.lines_by_k(same, f"P, {metric} %", "k = |M_T| = |M_E|", f"Fig. 4, {task}: more modalities (M_T = M_E)", folder / f"fig4_{task}.png")
+    shared = {e: {m: rb.shared(matrices[e, m]) for m in METHODS} for e in experiments}
+    plots.lines_by_k({e: {m: {k: 100 * v["P"] for k, v in s.items()} for m, s in by.items()} for e, by in shared.items()},
+                     f"P (o) and R (x, dashed), {metric} %", "k = |M_T ∩ M_E|", f"Fig. 5, {task}: shared modalities",
+                     folder / f"fig5_{task}.png",
+                     dashed={e: {m: {k: 100 * v["R"] for k, v in s.items()} for m, s in by.items()} for e, by in shared.items()})
+    points = {e: {m: rb.per_train_set(matrices[e, m], rb.STRATA["overall"]) for m in METHODS} for e in experiments}
+    plots.robustness_vs_performance(points, f"Fig. 6, {task}: R against P per M_T", folder / f"fig6_{task}.png")
+    sweep = {"overall": {}, "missing": {}}
+    for e in experiments:
+        for stratum in sweep:
+            per_alpha = {a: rb.summary(mat, rb.STRATA[stratum]) for a, mat in sorted(sweeps[e].items())}
+            sweep[stratum][e] = {a: 100 * s["P"] for a, s in per_alpha.items()}
+            sweep[stratum][f"{e} R"] = {a: 100 * s["R"] for a, s in per_alpha.items()}
+    plots.lines_by_k(sweep, f"{metric} %", "α (0: lp, 1: masd)", f"WiSE-FT sweep, {task}: P and R", folder / f"wiseft_sweep_{task}.png")

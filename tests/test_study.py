@@ -1,0 +1,97 @@
+"""The study stages through the CLI on the tiny features: embed, the four methods, the matrices, the report."""
+import csv
+import json
+
+import pytest
+import torch
+
+from conftest import dump_config, run_cli
+from mmrobust.evaluate.matrix import read_matrix
+from mmrobust.modalities import SUBSETS
+from mmrobust.train import checkpoint
+from mmrobust.train.pretrain import build_model
+
+
+@pytest.fixture(scope="module")
+def study(tiny_config, tiny_features, tmp_path_factory):
+    """A (random) pretrained model, then every study stage of the multilabel task, run once."""
+    root = tmp_path_factory.mktemp("study")
+    config = dump_config(root / "config.json", tiny_config)
+    spec = {"seed": 0, "features": tiny_config["features"], "pretrain": tiny_config["pretrain"]}
+    checkpoint.save(root / "model.pt", checkpoint.model_payload(build_model(spec)))
+    common = ["--config", str(config), "--task", "multilabel"]
+
+    def cli(*args):
+        result = run_cli(*args, *common)
+        assert result.returncode == 0, result.stderr[-2000:]
+
+    cli("embed", "--pretrained", str(root / "model.pt"), "--features", str(tiny_features), "--out", str(root / "emb.pt"))
+    base = ["--pretrained", str(root / "model.pt"), "--embeddings", str(root / "emb.pt")]
+    extra = {"lp": [], "ft": ["--features", str(tiny_features), "--lp", str(root / "lp")],
+             "masd": ["--features", str(tiny_features), "--distill-features", str(tiny_features), "--lp", str(root / "lp")],
+             "wiseft": ["--lp", str(root / "lp"), "--masd", str(root / "masd")]}
+    for method in ("lp", "ft", "masd", "wiseft"):
+        cli("finetune", "--method", method, *base, "--out", str(root / method), "--selection", str(root / f"{method}.csv"), *extra[method])
+    for method in ("lp", "ft", "masd"):
+        cli("evaluate", "--method", method, "--embeddings", str(root / "emb.pt"), "--models", str(root / method),
+            "--features", str(tiny_features), "--out", str(root / f"{method}_matrix.csv"))
+    cli("evaluate", "--method", "wiseft", "--embeddings", str(root / "emb.pt"), "--models", str(root / "wiseft"),
+        "--features", str(tiny_features), "--out", str(root / "wiseft_matrix.csv"), "--sweep", str(root / "sweep.csv"),
+        "--pretrained", str(root / "model.pt"), "--lp", str(root / "lp"), "--masd", str(root / "masd"),
+        "--lp-matrix", str(root / "lp_matrix.csv"), "--masd-matrix", str(root / "masd_matrix.csv"))
+    return root
+
+
+def test_every_method_writes_seven_models_and_a_selection(study):
+    for method in ("lp", "ft", "masd", "wiseft"):
+        assert sorted(p.stem for p in (study / method).glob("*.pt")) == sorted(SUBSETS)
+        with open(study / f"{method}.csv") as fh:
+            rows = list(csv.DictReader(fh))
+        assert {r["train_set"] for r in rows if r["selected"] == "1"} == set(SUBSETS)
+        assert not any(p.name.startswith(".") for p in study.iterdir())  # the resume folder is gone
+
+
+def test_masd_on_all_modalities_trains_exactly_as_ft(study):
+    ft, masd = (checkpoint.read(study / m / "VAT.pt")["state_dict"] for m in ("ft", "masd"))
+    assert all(torch.equal(ft[k], masd[k]) for k in ft)
+    ft_va, masd_va = (checkpoint.read(study / m / "VA.pt")["state_dict"] for m in ("ft", "masd"))
+    assert not all(torch.equal(ft_va[k], masd_va[k]) for k in ft_va)  # distillation changed the others
+
+
+def test_matrices_are_complete_and_the_sweep_ends_are_lp_and_masd(study):
+    matrices = {m: read_matrix(study / f"{m}_matrix.csv") for m in ("lp", "ft", "masd", "wiseft")}
+    for matrix in matrices.values():
+        assert len(matrix) == 49 and all(0 <= v <= 1 for v in matrix.values())
+    with open(study / "sweep.csv") as fh:
+        sweep = {(r["alpha"], r["eval_set"], r["train_set"]): float(r["value"]) for r in csv.DictReader(fh)}
+    assert {a for a, _, _ in sweep} == {"0", "0.25", "0.5", "0.75", "1"}
+    for alpha, method in (("0", "lp"), ("1", "masd"), ("0.75", "wiseft")):
+        assert all(sweep[alpha, e, t] == pytest.approx(v, abs=1e-6) for (e, t), v in matrices[method].items())
+
+
+def test_report_writes_tables_figures_and_metrics(study, tiny_config, tiny_features, tmp_path):
+    for method in ("lp", "ft", "masd", "wiseft"):
+        folder = tmp_path / "results" / "vatt" / "multilabel" / method
+        folder.mkdir(parents=True)
+        (folder / "matrix.csv").write_bytes((study / f"{method}_matrix.csv").read_bytes())
+    (tmp_path / "results/vatt/multilabel/wiseft/sweep.csv").write_bytes((study / "sweep.csv").read_bytes())
+    config = dict(tiny_config, experiments={"vatt": {}},
+                  study={**tiny_config["study"], "tasks": {"multilabel": tiny_config["study"]["tasks"]["multilabel"]}})
+    args = ["report", "--config", str(dump_config(tmp_path / "c.json", config)), "--results", str(tmp_path / "results"),
+            "--out", str(tmp_path / "out"), "--provenance", str(tiny_features / "summary.json")]
+    result = run_cli(*args)
+    assert result.returncode == 0, result.stderr[-2000:]
+    out = tmp_path / "out"
+    assert (out / "tables/table1_multilabel.md").read_text().startswith("| experiment")
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert set(metrics["multilabel"]["vatt"]) == {"lp", "ft", "masd", "wiseft"}
+    assert set(metrics["multilabel"]["vatt"]["masd"]) == {"overall", "missing", "added", "transfer"}
+    assert {p.name for p in (out / "plots").glob("*.png")} >= {"fig4_multilabel.png", "fig5_multilabel.png", "fig6_multilabel.png",
+                                                               "heatmap_multilabel_vatt.png", "wiseft_sweep_multilabel.png"}
+    assert "MASD vs lp" in (out / "tables/readout.md").read_text()
+    # a broken matrix: one line naming the file, earlier outputs intact
+    before = (out / "metrics.json").read_bytes()
+    (tmp_path / "results/vatt/multilabel/ft/matrix.csv").write_text("eval_set,VAT\nVAT,0.5\n")
+    result = run_cli(*args)
+    assert result.returncode == 2 and "ft/matrix.csv: not a 7 x 7 matrix" in result.stderr and "Traceback" not in result.stderr
+    assert (out / "metrics.json").read_bytes() == before

@@ -1,0 +1,18 @@
+rule embed:
+    """Per-modality embeddings of a task's train and eval splits under one pretrained model (cached for lp)."""
+    input:
+        unpack(task_features),
+        model="checkpoints/{experiment}/model.pt",
+    output:
+        "embeddings/{experiment}/{task}.pt",
+    params:
+        spec=study_param("embed"),
+        features=lambda wildcards, input: subpath(input.index, parent=True),
+    threads: 1
+    log:
+        "logs/embed/{experiment}/{task}.log",
+    benchmark:
+        "logs/benchmarks/embed/{experiment}/{task}.tsv"
+    shell:
+        "mmrobust embed --spec {params.spec:q} --pretrained {input.model} --features {params.features}"
+        " --out {output} --workers {threads} > {log} 2>&1"

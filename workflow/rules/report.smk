@@ -1,0 +1,21 @@
+rule report:
+    """Tables (Markdown + CSV), figures (PNG), metrics.json and the read-out of every experiment and task."""
+    input:
+        matrices=expand("results/{experiment}/{task}/{method}/matrix.csv", experiment=sorted(config["experiments"]),
+                        task=sorted(config["study"]["tasks"]), method=METHODS),
+        sweeps=expand("results/{experiment}/{task}/wiseft/sweep.csv", experiment=sorted(config["experiments"]),
+                      task=sorted(config["study"]["tasks"])),
+        summaries=sorted({f"features/{t['dataset']}/summary.json" for t in config["study"]["tasks"].values()}),
+    output:
+        metrics="results/metrics.json",
+        tables=directory("results/tables"),
+        plots=directory("results/plots"),
+    params:
+        spec=study_param("report"),
+    localrule: True
+    log:
+        "logs/report/report.log",
+    benchmark:
+        "logs/benchmarks/report/report.tsv"
+    shell:
+        "mmrobust report --spec {params.spec:q} --results results --out results --provenance {input.summaries} > {log} 2>&1"
