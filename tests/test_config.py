@@ -35,6 +35,10 @@ def test_defaults_are_filled_and_both_configs_load():
     ("features:\n  video:\n    crop_size: 500\n", "features.video.crop_size", "does not fit"),
     ("features:\n  video:\n    train_short_side: [80, 64]\n", "features.video.train_short_side", "above max"),
     ("datasets:\n  synthetic:\n    synthetic:\n      concepts_per_clip: [3, 1]\n", "datasets.synthetic.synthetic.concepts_per_clip", "above max"),
+    ("study:\n  tasks:\n    audioset: {dataset: audioset, train: a, eval: b, kind: multilabel}\n", "study.tasks.audioset.dataset", "not a configured dataset"),
+    ("study:\n  tasks:\n    multilabel: {kind: ranking}\n", "study.tasks.multilabel.kind", "is not one of"),
+    ("study:\n  wiseft: {alpha: 1.5}\n", "study.wiseft.alpha", "maximum"),
+    ("study:\n  validation_fraction: 1\n", "study.validation_fraction", "maximum"),
 ])
 def test_bad_config_names_file_and_key(tmp_path, text, key, words):
     override = write(tmp_path, text)

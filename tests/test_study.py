@@ -95,3 +95,18 @@ def test_report_writes_tables_figures_and_metrics(study, tiny_config, tiny_featu
     result = run_cli(*args)
     assert result.returncode == 2 and "ft/matrix.csv: not a 7 x 7 matrix" in result.stderr and "Traceback" not in result.stderr
     assert (out / "metrics.json").read_bytes() == before
+
+
+def test_a_failed_job_keeps_its_trained_sets_and_resumes(study, tiny_config, tmp_path):
+    config = dump_config(tmp_path / "config.json", tiny_config)
+    args = ["finetune", "--config", str(config), "--task", "multilabel", "--method", "lp", "--pretrained", str(study / "model.pt"),
+            "--embeddings", str(study / "emb.pt"), "--out", str(tmp_path / "lp")]
+    (tmp_path / "taken").mkdir()  # the selection table cannot be written: the job fails after training
+    failed = run_cli(*args, "--selection", str(tmp_path / "taken"))
+    assert failed.returncode == 2 and "Is a directory" in failed.stderr and "Traceback" not in failed.stderr
+    assert len(list((tmp_path / ".lp.cells").glob("*.pt"))) == 7
+    resumed = run_cli(*args, "--selection", str(tmp_path / "lp.csv"))
+    assert resumed.returncode == 0 and resumed.stdout.count("reusing") == 7
+    assert (tmp_path / "lp.csv").read_bytes() == (study / "lp.csv").read_bytes()
+    assert all((tmp_path / "lp" / f"{t}.pt").read_bytes() == (study / "lp" / f"{t}.pt").read_bytes() for t in SUBSETS)
+    assert not (tmp_path / ".lp.cells").exists()

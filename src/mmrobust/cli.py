@@ -48,6 +48,17 @@ def _stage_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, default=1, help="worker processes or threads (speed only; outputs are identical)")
 
 
+def _method_args(parser: argparse.ArgumentParser, pretrained_required: bool) -> None:
+    """The inputs of the finetune and evaluate stages; each method reads the ones it needs."""
+    _stage_args(parser)
+    parser.add_argument("--method", choices=["lp", "ft", "masd", "wiseft"], help="(with --config; a --spec names it)")
+    parser.add_argument("--pretrained", required=pretrained_required, help="pretrained checkpoint")
+    parser.add_argument("--embeddings", required=True, help="the task's embeddings file (embed stage)")
+    parser.add_argument("--features", help="features folder of the task's dataset (all methods but lp)")
+    parser.add_argument("--lp", help="folder of the linear-probe heads")
+    parser.add_argument("--masd", help="folder of the MASD models (wiseft)")
+
+
 def cmd_check_config(args: argparse.Namespace) -> None:
     config = load_config(args.config or DEFAULT_CONFIG)
     print(f"ok: {', '.join(args.config or DEFAULT_CONFIG)} ({len(config['datasets'])} dataset(s): {', '.join(sorted(config['datasets']))})")
@@ -174,29 +185,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_embed)
 
     p = sub.add_parser("finetune", help="train one method (lp, ft, masd, wiseft) on each of the 7 training modality sets")
-    _stage_args(p)
-    p.add_argument("--method", choices=["lp", "ft", "masd", "wiseft"], help="(with --config; a --spec names it)")
-    p.add_argument("--pretrained", required=True, help="pretrained checkpoint")
-    p.add_argument("--embeddings", required=True, help="the task's embeddings file (embed stage)")
+    _method_args(p, pretrained_required=True)
     p.add_argument("--out", required=True, help="folder to write <M_T>.pt into")
     p.add_argument("--selection", required=True, help="CSV to write: validation metric per candidate, the selected one")
-    p.add_argument("--features", help="features folder of the task's dataset (ft, masd)")
     p.add_argument("--distill-features", help="features folder of D_SD's dataset (masd)")
-    p.add_argument("--lp", help="folder of the linear-probe heads (ft, masd, wiseft)")
-    p.add_argument("--masd", help="folder of the MASD models (wiseft)")
     p.set_defaults(func=cmd_finetune)
 
-    p = sub.add_parser("evaluate", help="the 7 x 7 matrix p(M_E, M_T) of one method")
-    _stage_args(p)
-    p.add_argument("--method", choices=["lp", "ft", "masd", "wiseft"], help="(with --config; a --spec names it)")
-    p.add_argument("--embeddings", required=True, help="the task's embeddings file (embed stage)")
+    p = sub.add_parser("evaluate", help="the 7 x 7 matrix p(M_E, M_T) of one method (wiseft: and its α sweep)")
+    _method_args(p, pretrained_required=False)
     p.add_argument("--models", required=True, help="folder of the method's <M_T>.pt")
     p.add_argument("--out", required=True, help="matrix CSV to write")
-    p.add_argument("--features", help="features folder of the task's dataset (all but lp)")
     p.add_argument("--sweep", help="α-sweep CSV to write (wiseft)")
-    p.add_argument("--pretrained", help="pretrained checkpoint (wiseft sweep)")
-    p.add_argument("--lp", help="folder of the linear-probe heads (wiseft sweep)")
-    p.add_argument("--masd", help="folder of the MASD models (wiseft sweep)")
     p.add_argument("--lp-matrix", help="the lp matrix CSV (wiseft sweep, α = 0)")
     p.add_argument("--masd-matrix", help="the masd matrix CSV (wiseft sweep, α = 1)")
     p.set_defaults(func=cmd_evaluate)
@@ -222,6 +221,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args.func(args)
     except MmrobustError as exc:
+        print(f"mmrobust: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a path that cannot be read or written: one line, no traceback
         print(f"mmrobust: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -2,7 +2,8 @@
 
 One step on a task batch restricted to M_T, plus for `masd` (Eq. 8) a batch of D_SD:
     L = L_task(f(x|M_T), y) + λ L_sd(teacher = f(x'|M_T) without gradient, student = f(x'|M \\ M_T))
-Teacher and student are the same weights and see the same augmented clip x'. For M_T = M the
+Teacher and student are the same weights and see the same clip x' of D_SD (its eval view: the
+distillation asks for agreement across modalities, not across augmentations). For M_T = M the
 complement is empty and the step is the task loss alone. The epoch with the best validation metric
 (M_E = M_T) is kept; every random draw comes from (seed, training set, epoch).
 """
@@ -71,7 +72,7 @@ def finetune(model: Classifier, clips: ClipSet, targets: torch.Tensor, kind: str
             distill_batch = None
             if distill_order is not None:
                 picks = np.resize(np.roll(distill_order, -i * batch_size), batch_size)
-                distill_batch = distill.batch(picks, distill_generator, train=True)
+                distill_batch = distill.batch(picks, None, train=False)
             optimizer.zero_grad(set_to_none=True)
             masd_step_loss(model, clips.batch(idx, generator, train=True), targets[idx], subset, kind,
                            distill_batch, weight).backward()

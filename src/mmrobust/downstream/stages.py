@@ -66,7 +66,10 @@ class CellStore:
 
     def get(self, name: str) -> dict | None:
         path = self.root / f"{name}.pt"
-        return checkpoint.read(path) if path.exists() else None
+        if not path.exists():
+            return None
+        print(f"reusing {name}: trained by an earlier, interrupted run ({path})")
+        return checkpoint.read(path)
 
     def put(self, name: str, payload: dict) -> None:
         self.root.mkdir(parents=True, exist_ok=True)

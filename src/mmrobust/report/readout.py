@@ -5,7 +5,7 @@ from ..evaluate import robustness as rb
 
 
 def _fmt(a: float, b: float) -> str:
-    return f"{100 * a:.1f} -> {100 * b:.1f} ({100 * (b - a):+.1f})"
+    return f"{100 * a:.1f} -> {100 * b:.1f} ({round(100 * (b - a), 1) + 0.0:+.1f})"  # + 0.0: no "-0.0"
 
 
 def _higher(a: float, b: float) -> bool:

@@ -41,6 +41,7 @@ class ClipSet:
         self.samples = [samples[i] for i in self.ids]
         self.labels = [s.labels for s in self.samples]
         self.video, self.audio, self.text = features["video"], features["audio"], features["text"]
+        self._eval_clips: dict[int, torch.Tensor] = {}  # the eval transform is deterministic: done once per clip
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -57,7 +58,9 @@ class ClipSet:
             elif train:
                 clip = train_transform(frames, tuple(v["train_short_side"]), crop, generator)
             else:
-                clip = eval_transform(frames, v["eval_short_side"], crop)
+                clip = self._eval_clips.get(int(i))
+                if clip is None:
+                    clip = self._eval_clips[int(i)] = eval_transform(frames, v["eval_short_side"], crop)
             videos.append(clip.permute(1, 0, 2, 3))
             mel = arrays.get("audio")
             audios.append(torch.full((1, self.audio["n_mels"], self._frames()), AUDIO_MEAN) if mel is None
