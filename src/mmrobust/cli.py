@@ -135,6 +135,14 @@ def cmd_report(args: argparse.Namespace) -> None:
     build_report(_spec(args, "report"), Path(args.results), Path(args.out), [Path(p) for p in args.provenance])
 
 
+def cmd_diff(args: argparse.Namespace) -> int:
+    from .report.diff import diff
+
+    text, changed = diff(Path(args.repo), args.rev_a, args.rev_b)
+    print(text)
+    return 1 if changed and args.fail_on_change else 0
+
+
 def cmd_pack(args: argparse.Namespace) -> None:
     from .data.pack import pack
 
@@ -207,6 +215,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--provenance", nargs="*", default=[], help="features summary.json files (clip counts per split)")
     p.set_defaults(func=cmd_report)
 
+    p = sub.add_parser("diff", help="compare the result tables (results/tables/*.csv) of two git revisions")
+    p.add_argument("rev_a", help="the older revision")
+    p.add_argument("rev_b", nargs="?", default="HEAD", help="the newer revision (default: HEAD)")
+    p.add_argument("--repo", default=".", help="the git repository (default: here)")
+    p.add_argument("--fail-on-change", action="store_true", help="exit 1 when any cell, row or table differs")
+    p.set_defaults(func=cmd_diff)
+
     p = sub.add_parser("pack", help="publish a dataset folder as tar shards + SHA256SUMS for the http source")
     p.add_argument("data", help="dataset folder written by download")
     p.add_argument("out", help="folder to write the shards into")
@@ -219,7 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        args.func(args)
+        code = args.func(args)
     except MmrobustError as exc:
         print(f"mmrobust: error: {exc}", file=sys.stderr)
         return 2
@@ -229,7 +244,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("mmrobust: interrupted; outputs of this run were not written, earlier ones are intact", file=sys.stderr)
         return 130
-    return 0
+    return code or 0
 
 
 if __name__ == "__main__":
