@@ -110,7 +110,6 @@ def _train_cells(spec, cache, pretrained, features_dir, distill_dir, lp_dir, mas
     method, kind, seed = spec["method"], cache["kind"], spec["seed"]
     meta = {"method": method, "classes": cache["classes"], "kind": kind}
     split = validation_split(len(cache["train"]["ids"]), spec["validation_fraction"], seed)
-    torch.manual_seed(seed)
     if method == "lp":
         def train(subset):
             head, rows = fit(cache, subset, split[0], split[1], spec["lp"])
