@@ -81,6 +81,49 @@ def copy_workflow(dest: Path) -> Path:
     return dest
 
 
+GIT_ENV = {"GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "test@localhost", "GIT_COMMITTER_NAME": "test",
+           "GIT_COMMITTER_EMAIL": "test@localhost"}
+
+
+def sh(cwd: Path, *args: str, timeout: int = 900, env: dict | None = None) -> str:
+    """Run a command in `cwd` with the venv first on PATH; fail the test with its output if it fails."""
+    result = subprocess.run(list(args), cwd=cwd, capture_output=True, text=True, timeout=timeout,
+                            env={**snakemake_env(), **GIT_ENV, **(env or {})})
+    assert result.returncode == 0, f"{' '.join(args)}:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    return result.stdout + result.stderr
+
+
+def make_project(dest: Path) -> Path:
+    """A git + DVC repository of the project as a clone has it, with config/config.yaml replaced by
+    the tiny config (merged), so that `dvc repro` and plain `snakemake` run the tiny study."""
+    import yaml
+
+    copy_workflow(dest)
+    for name in ("dvc.yaml", ".dvcignore", ".gitignore"):
+        shutil.copy(REPO / name, dest / name)
+    for folder in ("scripts", "src"):
+        shutil.copytree(REPO / folder, dest / folder, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    (dest / ".dvc").mkdir()
+    for name in ("config", ".gitignore"):
+        shutil.copy(REPO / ".dvc" / name, dest / ".dvc" / name)
+    (dest / "config" / "config.yaml").write_text(yaml.safe_dump(load_config(TINY), sort_keys=True))
+    sh(dest, "git", "init", "-q", "-b", "main")
+    sh(dest, "git", "add", "-A")
+    sh(dest, "git", "commit", "-qm", "project")
+    return dest
+
+
+@pytest.fixture(scope="session")
+def projects(tmp_path_factory) -> list[Path]:
+    """Two projects, each run from scratch once with `dvc repro`, the results committed."""
+    dirs = [make_project(tmp_path_factory.mktemp(name)) for name in ("first", "second")]
+    for d in dirs:
+        sh(d, "dvc", "repro", "--quiet")
+        sh(d, "git", "add", "-A")
+        sh(d, "git", "commit", "-qm", "run")
+    return dirs
+
+
 @pytest.fixture(scope="session")
 def tiny_features(tiny_config, tiny_dataset, tmp_path_factory) -> Path:
     """features/synthetic of the tiny config (read-only for tests)."""
