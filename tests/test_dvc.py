@@ -6,6 +6,7 @@ import pytest
 import yaml
 
 from conftest import REPO, sh, tree_digest
+from mmrobust.fileio import sha256_file
 
 pytestmark = pytest.mark.slow
 
@@ -89,3 +90,49 @@ def test_s3_remote_on_loopback(projects, tmp_path):
         pull_into_clone(origin, tmp_path / "clone", remote, env)
     finally:
         server.stop()
+
+
+def snapshot(project, experiment):
+    """(bytes digest, mtime) of every output file of `experiment`."""
+    files = {}
+    for folder in (f"checkpoints/{experiment}", f"results/{experiment}", f"embeddings/{experiment}"):
+        for path in sorted((project / folder).rglob("*")):
+            if path.is_file():
+                files[str(path.relative_to(project))] = (sha256_file(path), path.stat().st_mtime_ns)
+    return files
+
+
+WORKFLOW = ("snakemake", "--profile", "workflow/profiles/default")
+ABLATIONS = {
+    # one experiment's rule forced through a target, then the workflow brings the rest up to date
+    "target": [[*WORKFLOW, "--forcerun", "pretrain", "--", "checkpoints/realign/model.pt"], [*WORKFLOW]],
+    # --forcerun of one rule's job of that experiment (one method of one task)
+    "forcerun": [[*WORKFLOW, "--forcerun", "finetune", "--", "checkpoints/realign/multilabel/masd/VA.pt"], [*WORKFLOW]],
+    # a changed setting of one experiment, run as a DVC experiment
+    "dvc-exp": [["dvc", "exp", "run", "-q", "-S", "config/config.yaml:experiments.realign.harmonization.method=gradvac"]],
+}
+RERUN = {"target": ("model.pt", "matrix.csv"), "forcerun": ("multilabel/masd/matrix.csv", "multilabel/wiseft/matrix.csv"),
+         "dvc-exp": ("model.pt", "matrix.csv")}
+
+
+@pytest.mark.parametrize("how", sorted(ABLATIONS))
+def test_one_ablation_reruns_alone(projects, tmp_path, how):
+    import shutil
+
+    work = tmp_path / "project"
+    shutil.copytree(projects[1], work, symlinks=True)  # copy2 keeps the mtimes
+    others = ("vatt", "curriculum", "harmonized")
+    before = {e: snapshot(work, e) for e in (*others, "realign")}
+    for command in ABLATIONS[how]:
+        sh(work, *command)
+    for e in others:
+        assert snapshot(work, e) == before[e], e  # bytes and mtimes
+    after = snapshot(work, "realign")
+    assert after.keys() == before["realign"].keys()
+    rerun = [f for f in after if f.endswith(RERUN[how])]
+    assert rerun and all(after[f][1] > before["realign"][f][1] for f in rerun)
+    model = "checkpoints/realign/model.pt"
+    assert (after[model][0] != before["realign"][model][0]) == (how == "dvc-exp")  # a forced rerun gives the same bytes
+    if how == "forcerun":
+        assert after[model] == before["realign"][model]
+        assert after["results/realign/singlelabel/masd/matrix.csv"] == before["realign"]["results/realign/singlelabel/masd/matrix.csv"]
