@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from .config import load_config, parse_spec, stage_spec, study_spec
+from .config import METHODS, load_config, parse_spec, stage_spec, study_spec
 from .errors import MmrobustError
 
 DEFAULT_CONFIG = ["config/config.yaml"]
@@ -51,7 +51,7 @@ def _stage_args(parser: argparse.ArgumentParser) -> None:
 def _method_args(parser: argparse.ArgumentParser, pretrained_required: bool) -> None:
     """The inputs of the finetune and evaluate stages; each method reads the ones it needs."""
     _stage_args(parser)
-    parser.add_argument("--method", choices=["lp", "ft", "masd", "wiseft"], help="(with --config; a --spec names it)")
+    parser.add_argument("--method", choices=METHODS, help="(with --config; a --spec names it)")
     parser.add_argument("--pretrained", required=pretrained_required, help="pretrained checkpoint")
     parser.add_argument("--embeddings", required=True, help="the task's embeddings file (embed stage)")
     parser.add_argument("--features", help="features folder of the task's dataset (all methods but lp)")

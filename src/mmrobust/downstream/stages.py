@@ -119,10 +119,9 @@ def _train_cells(spec, cache, pretrained, features_dir, distill_dir, lp_dir, mas
         alpha = spec["wiseft"]["alpha"]
 
         def train(subset):
-            theta = interpolate(_lp_classifier(pretrained, lp_dir / f"{subset}.pt").state_dict(),
-                                checkpoint.read(masd_dir / f"{subset}.pt")["state_dict"], alpha)
-            encoder_config = checkpoint.read(pretrained)["model_config"]
-            return {**meta, "train_set": subset, "model_config": encoder_config, "state_dict": theta, "alpha": alpha,
+            lp = _lp_classifier(pretrained, lp_dir / f"{subset}.pt")
+            theta = interpolate(lp.state_dict(), checkpoint.read(masd_dir / f"{subset}.pt")["state_dict"], alpha)
+            return {**meta, "train_set": subset, "model_config": lp.cfg.to_dict(), "state_dict": theta, "alpha": alpha,
                     "selection": [{"train_set": subset, "candidate": f"alpha={alpha:g}", "selected": 1}]}
         return train
     clips = ClipSet(features_dir, spec["task"]["train"], spec["features"])
