@@ -20,7 +20,7 @@ import torch
 from common import machine, timed_interleaved
 
 from mmrobust.config import load_config, stage_spec
-from mmrobust.curriculum import batch_indices, step_generator
+from mmrobust.curriculum import batch_indices, clip_generators
 from mmrobust.harmonize import Harmonizer
 from mmrobust.train.pretrain import build_model, loss_spec
 from mmrobust.train.stages import clips_for
@@ -47,9 +47,9 @@ def main() -> None:
     model = build_model(spec)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
     idx = batch_indices(0, 1, len(clips), pre["batch_size"], spec["seed"])
-    gen = step_generator(spec["seed"], 0, 2)
-    batch = clips.batch(idx, gen, train=True)
-    keep = model.sample_keep(len(idx), gen)
+    gens = clip_generators(spec["seed"], 0, 2, range(len(idx)))
+    batch = clips.batch(idx, gens, train=True)
+    keep = model.sample_keep(gens)
     loss = loss_spec(pre)
 
     def step(fn):

@@ -51,8 +51,11 @@ def make_clip(path: Path, seconds: float = 2.0, audio: bool = True, fps: int = 8
     return path
 
 
-def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "mmrobust", *args], cwd=cwd, capture_output=True, text=True)
+def run_cli(*args: str, cwd: Path | None = None, processes: int = 1) -> subprocess.CompletedProcess:
+    """`mmrobust ARGS`; with processes > 1 under torchrun (gloo on CPU, a free local port)."""
+    launcher = [] if processes == 1 else ["-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={processes}"]
+    return subprocess.run([sys.executable, *launcher, "-m", "mmrobust", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=600)
 
 
 def tree_digest(root: Path) -> dict[str, str]:

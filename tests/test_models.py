@@ -22,7 +22,7 @@ def test_tiny_runs_forward_and_backward(tiny_config, architecture):
     model = create_model(cfg)
     batch = inputs(cfg)
     batch["text"][:, 5:] = 0  # padding
-    out = model(batch, model.sample_keep(3, torch.Generator().manual_seed(0)))
+    out = model(batch, model.sample_keep([torch.Generator().manual_seed(i) for i in range(3)]))
     assert out["v_va"].shape == out["a_va"].shape == (3, 512) and out["v_vt"].shape == out["t_vt"].shape == (3, 256)
     for key in ("v_va", "a_va", "v_vt", "t_vt"):
         assert torch.allclose(out[key].norm(dim=-1), torch.ones(3), atol=1e-5)

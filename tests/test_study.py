@@ -58,6 +58,25 @@ def test_masd_on_all_modalities_trains_exactly_as_ft(study):
     assert not all(torch.equal(ft_va[k], masd_va[k]) for k in ft_va)  # distillation changed the others
 
 
+def test_masd_on_two_processes_trains_as_on_one(study, tiny_features):
+    """torchrun, gloo: each process takes half of every task and D_SD batch (4 = 2 x 2). One step per
+    training set here, which moves every weight by about lr = 1e-3 (AdamW's first update is about
+    lr x sign(gradient)); the two runs agree within lr / 5, the slack being float-noise gradients of
+    parameters whose true gradient is zero (test_pretrain compares the gradient itself)."""
+    result = run_cli("finetune", "--method", "masd", "--config", str(study / "config.json"), "--task", "multilabel",
+                     "--pretrained", str(study / "model.pt"), "--embeddings", str(study / "emb.pt"),
+                     "--out", str(study / "masd2"), "--selection", str(study / "masd2.csv"), "--features", str(tiny_features),
+                     "--distill-features", str(tiny_features), "--lp", str(study / "lp"), processes=2)
+    assert result.returncode == 0, result.stderr[-3000:]
+    for subset in SUBSETS:
+        one, two = (checkpoint.read(study / folder / f"{subset}.pt")["state_dict"] for folder in ("masd", "masd2"))
+        assert max(float((one[k] - two[k]).abs().max()) for k in one) < 2e-4, subset
+    with open(study / "masd.csv") as a, open(study / "masd2.csv") as b:
+        for row_one, row_two in zip(csv.DictReader(a), csv.DictReader(b), strict=True):
+            assert row_one["candidate"] == row_two["candidate"]
+            assert float(row_one["val_metric"]) == pytest.approx(float(row_two["val_metric"]), abs=1e-3)
+
+
 def test_matrices_are_complete_and_the_sweep_ends_are_lp_and_masd(study):
     matrices = {m: read_matrix(study / f"{m}_matrix.csv") for m in ("lp", "ft", "masd", "wiseft")}
     for matrix in matrices.values():

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 from .config import METHODS, load_config, parse_spec, stage_spec, study_spec
 from .errors import MmrobustError
@@ -78,14 +80,28 @@ def cmd_features(args: argparse.Namespace) -> None:
     print(json.dumps({k: summary[k] for k in ("clips_in", "clips_out", "report")}, sort_keys=True))
 
 
+@contextmanager
+def _process_group() -> Iterator:
+    """The distributed world of this process (torchrun or srun; one process otherwise), joined for the stage."""
+    from .distributed import init, shutdown, world_from_env
+
+    world = world_from_env()
+    init(world)
+    try:
+        yield world
+    finally:
+        shutdown()
+
+
 def cmd_pretrain(args: argparse.Namespace) -> None:
     from .train.stages import run_pretrain
 
     spec = _spec(args, "pretrain")
     if spec["pretrain"]["curriculum"]["enabled"] and not args.scores:
         raise MmrobustError("pretrain: curriculum.enabled is true but no --scores table was given")
-    run_pretrain(spec, Path(args.features), Path(args.out), Path(args.curves),
-                 Path(args.scores) if args.scores else None, max(1, args.workers))
+    with _process_group() as world:
+        run_pretrain(spec, Path(args.features), Path(args.out), Path(args.curves),
+                     Path(args.scores) if args.scores else None, max(1, args.workers), world)
 
 
 def cmd_curriculum(args: argparse.Namespace) -> None:
@@ -116,8 +132,9 @@ def cmd_finetune(args: argparse.Namespace) -> None:
     from .downstream.stages import run_finetune
 
     _threads(args)
-    run_finetune(_spec(args, "finetune"), Path(args.pretrained), Path(args.embeddings), Path(args.out), Path(args.selection),
-                 _path(args.features), _path(args.distill_features), _path(args.lp), _path(args.masd))
+    with _process_group() as world:
+        run_finetune(_spec(args, "finetune"), Path(args.pretrained), Path(args.embeddings), Path(args.out), Path(args.selection),
+                     _path(args.features), _path(args.distill_features), _path(args.lp), _path(args.masd), world)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
@@ -231,9 +248,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+DISTRIBUTED = ("pretrain", "finetune")  # the stages that train data-parallel
+
+
+def _single_process(command: str) -> None:
+    if command not in DISTRIBUTED and ("WORLD_SIZE" in os.environ or "MMROBUST_DISTRIBUTED" in os.environ):
+        from .distributed import world_from_env  # torch: imported only when a launcher is in play
+
+        if world_from_env().active:
+            raise MmrobustError(f"{command}: runs in one process; only {' and '.join(DISTRIBUTED)} run distributed")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        _single_process(args.command)
         code = args.func(args)
     except MmrobustError as exc:
         print(f"mmrobust: error: {exc}", file=sys.stderr)

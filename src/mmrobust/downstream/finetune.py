@@ -5,21 +5,27 @@ One step on a task batch restricted to M_T, plus for `masd` (Eq. 8) a batch of D
 Teacher and student are the same weights and see the same clip x' of D_SD (its eval view: the
 distillation asks for agreement across modalities, not across augmentations). For M_T = M the
 complement is empty and the step is the task loss alone. The epoch with the best validation metric
-(M_E = M_T) is kept; every random draw comes from (seed, training set, epoch).
+(M_E = M_T) is kept; every random draw comes from (seed, training set, epoch, step, clip).
+
+Data parallel: each process takes an equal slice of every task and D_SD batch, sums its clips'
+losses and divides by the global batch size; DDP wraps the whole objective (one forward per step
+covering Eq. 8's three passes) and averages, hence the factor world.size. Epochs have whole
+batches only (a partial last batch would not split evenly).
 """
 from __future__ import annotations
-
-import copy
-import math
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
-from ..curriculum import step_generator
+from torch.nn.parallel import DistributedDataParallel
+
+from ..curriculum import clip_generators, step_generator
+from ..distributed import World
 from ..evaluate.metrics import task_metric
 from ..modalities import SUBSETS, complement
 from ..train.data import ClipSet
+from ..train.loader import to_device
 from ..train.schedule import adamw, learning_rate
 from .model import Classifier
 from .objectives import distill_loss, task_loss
@@ -28,32 +34,54 @@ from .objectives import distill_loss, task_loss
 @torch.no_grad()
 def predict(model: Classifier, clips: ClipSet, idx: np.ndarray, subset: str, batch_size: int) -> torch.Tensor:
     model.eval()
-    out = [model(clips.batch(idx[i:i + batch_size], None, train=False), subset) for i in range(0, len(idx), batch_size)]
+    device = next(model.parameters()).device
+    out = [model(to_device(clips.batch(idx[i:i + batch_size], None, train=False), device), subset).float().cpu()
+           for i in range(0, len(idx), batch_size)]
     return torch.cat(out)
 
 
 def masd_step_loss(model: Classifier, batch: dict, y: torch.Tensor, subset: str, kind: str,
-                   distill_batch: dict | None, weight: float) -> torch.Tensor:
-    """Eq. 8 on one task batch and one D_SD batch (None: the task loss alone, as in `ft`)."""
-    loss = task_loss(model(batch, subset), y, kind)
+                   distill_batch: dict | None, weight: float, totals: tuple[int, int] | None = None) -> torch.Tensor:
+    """Eq. 8 on one task batch and one D_SD batch (None: the task loss alone, as in `ft`). With
+    `totals` (the global task and D_SD batch sizes) the batches are one process's slices."""
+    def average(loss_fn, *args, total):
+        return loss_fn(*args, kind) if totals is None else loss_fn(*args, kind, "sum") / total
+
+    loss = average(task_loss, model(batch, subset), y, total=totals and totals[0])
     rest = complement(subset)
     if distill_batch is not None and rest:
         with torch.no_grad():
             teacher = model(distill_batch, subset)
-        loss = loss + weight * distill_loss(teacher, model(distill_batch, rest), kind)
+        loss = loss + weight * average(distill_loss, teacher, model(distill_batch, rest), total=totals and totals[1])
     return loss
 
 
+class Objective(torch.nn.Module):
+    """Eq. 8 as one module: DDP expects one forward per backward, and MASD's passes share the weights."""
+
+    def __init__(self, model: Classifier):
+        super().__init__()
+        self.model = model
+
+    def forward(self, *args, **kwargs) -> torch.Tensor:
+        return masd_step_loss(self.model, *args, **kwargs)
+
+
 def finetune(model: Classifier, clips: ClipSet, targets: torch.Tensor, kind: str, subset: str,
-             split: tuple[np.ndarray, np.ndarray], spec: dict, distill: ClipSet | None = None) -> tuple[dict, list[dict]]:
+             split: tuple[np.ndarray, np.ndarray], spec: dict, distill: ClipSet | None = None,
+             world: World = World()) -> tuple[dict, list[dict]]:
     """Train `model` in place; returns the best epoch's state dict and one row per epoch."""
     settings, batch_size, seed = spec["ft"], spec["batch_size"], spec["seed"]
     weight = spec["masd"]["distill_weight"] if distill is not None else 0.0
     train_idx, val_idx = split
-    per_epoch = math.ceil(len(train_idx) / batch_size)
+    per_epoch = max(1, len(train_idx) // batch_size)
     total = settings["epochs"] * per_epoch
     warmup = round(settings["warmup_fraction"] * total)
+    device = world.device()
+    model.to(device)
     optimizer = adamw(model, settings["lr"], settings["weight_decay"])
+    # A training set leaves parts unused (audio's tokenizer for M_T = V, say): DDP must look for them.
+    engine = DistributedDataParallel(Objective(model), find_unused_parameters=True) if world.active else Objective(model)
     stream = SUBSETS.index(subset)
     rows, best = [], None
     for epoch in range(settings["epochs"]):
@@ -69,17 +97,20 @@ def finetune(model: Classifier, clips: ClipSet, targets: torch.Tensor, kind: str
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate(step, total, settings["lr"], warmup)
             idx = order[i * batch_size:(i + 1) * batch_size]
+            part = world.shard(len(idx), "study.batch_size")
+            augment = clip_generators(seed, step, 30 + stream, range(part.start, part.stop))
             distill_batch = None
             if distill_order is not None:
                 picks = np.resize(np.roll(distill_order, -i * batch_size), batch_size)
-                distill_batch = distill.batch(picks, None, train=False)
+                distill_batch = to_device(distill.batch(picks[world.shard(len(picks), "study.batch_size")], None, train=False), device)
             optimizer.zero_grad(set_to_none=True)
-            masd_step_loss(model, clips.batch(idx, generator, train=True), targets[idx], subset, kind,
-                           distill_batch, weight).backward()
+            loss = engine(to_device(clips.batch(idx[part], augment, train=True), device), targets[idx[part]].to(device), subset,
+                          kind, distill_batch, weight, (len(idx), batch_size) if world.active else None)
+            (loss * world.size).backward()
             optimizer.step()
         metric = task_metric(kind, predict(model, clips, val_idx, subset, batch_size).numpy(), targets[val_idx].numpy())
         rows.append({"train_set": subset, "candidate": f"epochs={epoch + 1}", "val_metric": metric})
         if best is None or metric > best[0]:
-            best = (metric, copy.deepcopy(model.state_dict()), len(rows) - 1)
+            best = (metric, {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}, len(rows) - 1)
     rows[best[2]]["selected"] = 1
     return best[1], rows

@@ -12,15 +12,18 @@ import torch
 import torch.nn.functional as F
 
 
-def task_loss(logits: torch.Tensor, target: torch.Tensor, kind: str) -> torch.Tensor:
-    """`target`: (N, C) {0, 1} or probabilities for multilabel; (N,) indices or (N, C) probabilities for singlelabel."""
+def task_loss(logits: torch.Tensor, target: torch.Tensor, kind: str, reduction: str = "mean") -> torch.Tensor:
+    """`target`: (N, C) {0, 1} or probabilities for multilabel; (N,) indices or (N, C) probabilities for singlelabel.
+    `reduction="sum"` sums the clips' losses (a process's share of a batch; the caller divides by the batch)."""
     if kind == "multilabel":
+        if reduction == "sum":
+            return F.binary_cross_entropy_with_logits(logits, target.to(logits.dtype), reduction="none").mean(1).sum()
         return F.binary_cross_entropy_with_logits(logits, target.to(logits.dtype))
-    return F.cross_entropy(logits, target)
+    return F.cross_entropy(logits, target, reduction=reduction)
 
 
-def distill_loss(teacher_logits: torch.Tensor, student_logits: torch.Tensor, kind: str) -> torch.Tensor:
+def distill_loss(teacher_logits: torch.Tensor, student_logits: torch.Tensor, kind: str, reduction: str = "mean") -> torch.Tensor:
     """Self-distillation: the student's task loss against the teacher's probabilities, gradient stopped."""
     teacher = teacher_logits.detach()
     probs = torch.sigmoid(teacher) if kind == "multilabel" else torch.softmax(teacher, dim=-1)
-    return task_loss(student_logits, probs, kind)
+    return task_loss(student_logits, probs, kind, reduction)

@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from ..distributed import World
 from ..errors import MmrobustError
 from ..evaluate.matrix import column, read_matrix, write_matrix
 from ..fileio import atomic_write_text, csv_text, sha256_file
@@ -54,58 +55,67 @@ def _read_cache(path: Path) -> dict:
 
 
 class CellStore:
-    """Finished training sets of an interrupted job, valid only for the same settings and inputs."""
+    """Finished training sets of an interrupted job, valid only for the same settings and inputs.
+    Every process of a distributed job reads it; only `writer` (rank 0) changes it."""
 
-    def __init__(self, root: Path, spec: dict, inputs: list[Path]):
+    def __init__(self, root: Path, spec: dict, inputs: list[Path], writer: bool = True):
         digest = hashlib.sha256(json.dumps(spec, sort_keys=True).encode())
         for path in inputs:
             digest.update(f"{path.name}:{sha256_file(path)}".encode())
-        self.root, self.key = root, digest.hexdigest()
-        if (root / "key").exists() and (root / "key").read_text() != self.key:
+        self.root, self.key, self.writer = root, digest.hexdigest(), writer
+        self.stale = (root / "key").exists() and (root / "key").read_text() != self.key
+        if self.stale and writer:
             shutil.rmtree(root)
 
     def get(self, name: str) -> dict | None:
         path = self.root / f"{name}.pt"
-        if not path.exists():
+        if self.stale or not path.exists():
             return None
         print(f"reusing {name}: trained by an earlier, interrupted run ({path})")
         return checkpoint.read(path)
 
     def put(self, name: str, payload: dict) -> None:
+        if not self.writer:
+            return
         self.root.mkdir(parents=True, exist_ok=True)
         atomic_write_text(self.root / "key", self.key)
         checkpoint.save(self.root / f"{name}.pt", payload)
 
     def clear(self) -> None:
-        shutil.rmtree(self.root, ignore_errors=True)
+        if self.writer:
+            shutil.rmtree(self.root, ignore_errors=True)
 
 
 def run_finetune(spec: dict, pretrained: Path, embeddings: Path, out: Path, selection: Path,
                  features_dir: Path | None = None, distill_dir: Path | None = None,
-                 lp_dir: Path | None = None, masd_dir: Path | None = None) -> None:
-    """Write out/<M_T>.pt for the 7 training sets of `spec["method"]`, and the selection table."""
+                 lp_dir: Path | None = None, masd_dir: Path | None = None, world: World = World()) -> None:
+    """Write out/<M_T>.pt for the 7 training sets of `spec["method"]`, and the selection table
+    (ft and masd train data-parallel over `world`; rank 0 writes)."""
     method = spec["method"]
     needed = {"ft": [features_dir, lp_dir], "masd": [features_dir, distill_dir, lp_dir], "wiseft": [lp_dir, masd_dir], "lp": []}[method]
     if any(path is None for path in needed):
         raise MmrobustError(f"finetune {method}: needs --features, --lp (ft, masd), --distill-features (masd), --masd (wiseft)")
     cache = _read_cache(embeddings)
     inputs = [pretrained, embeddings] + [lp_dir / f"{t}.pt" for t in SUBSETS if lp_dir] + [masd_dir / f"{t}.pt" for t in SUBSETS if masd_dir]
-    store = CellStore(out.parent / f".{out.name}.cells", spec, inputs)
-    train_cells = _train_cells(spec, cache, pretrained, features_dir, distill_dir, lp_dir, masd_dir)
+    store = CellStore(out.parent / f".{out.name}.cells", spec, inputs, writer=world.main)
+    train_cells = _train_cells(spec, cache, pretrained, features_dir, distill_dir, lp_dir, masd_dir, world)
     rows = []
-    for subset in tqdm(SUBSETS, desc=f"{method} training sets", unit="set"):
+    for subset in tqdm(SUBSETS, desc=f"{method} training sets", unit="set", disable=not world.main):
         cell = store.get(subset)
         if cell is None:
             cell = train_cells(subset)
             store.put(subset, cell)
         rows += cell.pop("selection")
-        checkpoint.save(out / f"{subset}.pt", cell)
-    atomic_write_text(selection, csv_text(SELECTION_FIELDS, (
-        [r["train_set"], r["candidate"], f"{r['val_metric']:.6f}" if "val_metric" in r else "", r.get("selected", 0)] for r in rows)))
+        if world.main:
+            checkpoint.save(out / f"{subset}.pt", cell)
+    if world.main:
+        atomic_write_text(selection, csv_text(SELECTION_FIELDS, (
+            [r["train_set"], r["candidate"], f"{r['val_metric']:.6f}" if "val_metric" in r else "", r.get("selected", 0)] for r in rows)))
+    world.barrier()
     store.clear()
 
 
-def _train_cells(spec, cache, pretrained, features_dir, distill_dir, lp_dir, masd_dir):
+def _train_cells(spec, cache, pretrained, features_dir, distill_dir, lp_dir, masd_dir, world):
     """A function training set -> checkpoint payload (with its selection rows) for the method."""
     method, kind, seed = spec["method"], cache["kind"], spec["seed"]
     meta = {"method": method, "classes": cache["classes"], "kind": kind}
@@ -135,7 +145,7 @@ def _train_cells(spec, cache, pretrained, features_dir, distill_dir, lp_dir, mas
 
     def train(subset):
         model = _lp_classifier(pretrained, lp_dir / f"{subset}.pt")
-        state, rows = finetune(model, clips, cache["train"]["targets"], kind, subset, split, spec, distill)
+        state, rows = finetune(model, clips, cache["train"]["targets"], kind, subset, split, spec, distill, world)
         return {**meta, "train_set": subset, "model_config": model.cfg.to_dict(), "state_dict": state, "selection": rows}
     return train
 

@@ -11,6 +11,8 @@ L2-normalised z. DropToken keeps a random (1 - drop_token) of the video and audi
 """
 from __future__ import annotations
 
+from typing import Sequence
+
 import torch
 import torch.nn.functional as F
 from timm.models.vision_transformer import Block
@@ -81,16 +83,9 @@ class VATT(nn.Module):
     def token_counts(self) -> dict[str, int]:
         return {"video": self.video.pos_time.shape[0] * self.video.pos_space.shape[1], "audio": self.audio.pos.shape[1]}
 
-    def sample_keep(self, batch_size: int, generator: torch.Generator) -> dict[str, torch.Tensor] | None:
-        """DropToken: sorted indices of the video and audio tokens each sample keeps."""
-        if self.cfg.drop_token <= 0:
-            return None
-        keep = {}
-        for modality, count in self.token_counts().items():
-            k = max(1, round(count * (1 - self.cfg.drop_token)))
-            order = torch.stack([torch.randperm(count, generator=generator) for _ in range(batch_size)])
-            keep[modality] = order[:, :k].sort(dim=1).values
-        return keep
+    def sample_keep(self, generators: Sequence[torch.Generator]) -> dict[str, torch.Tensor] | None:
+        """DropToken: sorted indices of the video and audio tokens each sample keeps (one generator per sample)."""
+        return sample_keep(self.token_counts(), self.cfg.drop_token, generators)
 
     def encode_modality(self, batch: dict[str, torch.Tensor], modality: str,
                         keep: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
@@ -137,6 +132,19 @@ class VATT(nn.Module):
     def forward(self, batch: dict[str, torch.Tensor], keep: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
         r = self.encode(batch, keep)
         return {"r_video": r["video"], **self.heads(r)}
+
+
+def sample_keep(token_counts: dict[str, int], drop_token: float,
+                generators: Sequence[torch.Generator]) -> dict[str, torch.Tensor] | None:
+    """DropToken's draw without the model, so that data-loading workers can make it."""
+    if drop_token <= 0:
+        return None
+    keep = {}
+    for modality, count in token_counts.items():
+        k = max(1, round(count * (1 - drop_token)))
+        order = torch.stack([torch.randperm(count, generator=g) for g in generators])
+        keep[modality] = order[:, :k].sort(dim=1).values
+    return keep
 
 
 def create_model(cfg: ModelConfig) -> VATT:

@@ -2,13 +2,15 @@
 
 The split is held in memory as the stored uint8 frames, float16 log-mel and int32 tokens (the
 default pretraining split is ~210 MB); a batch applies seed 003's train transform (random short
-side, random crop) or the eval transform. A missing modality becomes a neutral input with its
+side, random crop) or the eval transform. Each clip of a training batch draws from its own
+generator, so any slice of a batch (a process's share of it) is augmented as the whole batch would be. A missing modality becomes a neutral input with its
 `has_<modality>` flag off, which the losses read.
 """
 from __future__ import annotations
 
 import csv
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -46,17 +48,18 @@ class ClipSet:
     def __len__(self) -> int:
         return len(self.ids)
 
-    def batch(self, indices, generator: torch.Generator | None, train: bool) -> dict[str, torch.Tensor]:
-        """Model inputs for `indices`: video (B, 3, T, S, S), audio (B, 1, mels, frames), text (B, L), flags."""
+    def batch(self, indices, generators: Sequence[torch.Generator] | None, train: bool) -> dict[str, torch.Tensor]:
+        """Model inputs for `indices`: video (B, 3, T, S, S), audio (B, 1, mels, frames), text (B, L), flags.
+        `generators`: one per clip, for the train transform."""
         v, crop = self.video, self.video["crop_size"]
         videos, audios, texts, flags = [], [], [], {m: [] for m in ("video", "audio", "text")}
-        for i in indices:
+        for j, i in enumerate(indices):
             arrays = self.samples[int(i)].arrays
             frames = arrays.get("video")
             if frames is None:
                 clip = torch.zeros(v["num_frames"], 3, crop, crop)
             elif train:
-                clip = train_transform(frames, tuple(v["train_short_side"]), crop, generator)
+                clip = train_transform(frames, tuple(v["train_short_side"]), crop, generators[j])
             else:
                 clip = self._eval_clips.get(int(i))
                 if clip is None:

@@ -11,22 +11,27 @@ import hashlib
 import json
 import math
 import shutil
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import torch
+from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from ..curriculum import batch_indices, curriculum_order, pool_fraction, read_scores, step_generator
+from ..curriculum import curriculum_order, pool_fraction, read_scores
+from ..distributed import World
 from ..fileio import atomic_write_text, csv_text
 from ..harmonize import Harmonizer
 from ..models.config import model_config
-from ..models.vatt import create_model
+from ..models.vatt import create_model, sample_keep
 from . import checkpoint
 from .data import ClipSet
+from .loader import CurriculumSampler, StepBatches, step_loader, to_device
 from .schedule import adamw, learning_rate
 from .step import LossSpec, train_step
 
+SYNC_EVERY = 20  # steps between reads of the statistics (each read waits for the device)
 CURVE_FIELDS = ("step", "lr", "loss", "loss_va", "loss_vt", "cos_before", "cos_after", "conflict_fraction", "pool_fraction")
 
 
@@ -57,14 +62,21 @@ def resume_key(spec: dict, features_dir: Path, scores_path: Path | None) -> str:
     return digest.hexdigest()
 
 
+def loader_workers(device: torch.device, threads: int) -> int:
+    """On a GPU the CPUs only feed it: all but one prepare batches. On CPU they run the model, and
+    extra loading processes would compete with it."""
+    return max(0, threads - 1) if device.type == "cuda" else 0
+
+
 def pretrain(spec: dict, clips: ClipSet, out: Path, curves_path: Path, resume_dir: Path,
-             scores_path: Path | None = None, threads: int = 1) -> None:
-    """Train per `spec` (seed, features, pretrain) and write the checkpoint `out` and the curve CSV."""
+             scores_path: Path | None = None, threads: int = 1, world: World = World()) -> None:
+    """Train per `spec` (seed, features, pretrain) and write the checkpoint `out` and the curve CSV
+    (rank 0 writes; every process of a distributed run calls this)."""
     torch.set_num_threads(threads)
     pre, seed = spec["pretrain"], spec["seed"]
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    model = build_model(spec).to(device)
-    optimizer = adamw(model, pre["lr"], pre["weight_decay"], pre["betas"])
+    device = world.device()
+    net = build_model(spec).to(device)
+    optimizer = adamw(net, pre["lr"], pre["weight_decay"], pre["betas"])
     harmonizer = Harmonizer(pre["harmonization"]["method"], pre["harmonization"]["gradvac_beta"])
     total = math.ceil(pre["epochs"] * len(clips) / pre["batch_size"])
     warmup = round(pre["warmup_fraction"] * total)
@@ -76,40 +88,60 @@ def pretrain(spec: dict, clips: ClipSet, out: Path, curves_path: Path, resume_di
     if state_path.exists():
         state = checkpoint.read(state_path)
         if state.get("key") == key:
-            model.load_state_dict(state["state_dict"])
+            net.load_state_dict(state["state_dict"])
             optimizer.load_state_dict(state["optimizer"])
             harmonizer.load_state_dict(state["harmonizer"])
             start, curve = state["step"], state["curve"]
             print(f"resuming from step {start} of {total} ({state_path})")
         else:
             print(f"ignoring {state_path}: it belongs to other settings")
+    engine = DistributedDataParallel(net, device_ids=[device] if device.type == "cuda" else None) if world.active else net
+    if pre["compile"]:
+        engine = torch.compile(engine)
+    sampler = CurriculumSampler(seed, total, len(clips), pre["batch_size"], order, cur["start_fraction"], cur["full_at"])
+    keep = partial(sample_keep, net.token_counts(), net.cfg.drop_token) if net.cfg.drop_token > 0 else None
+    batches = step_loader(StepBatches(clips, sampler, world, start, keep), loader_workers(device, threads), device.type == "cuda")
     loss = loss_spec(pre)
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
-    model.train()
-    bar = tqdm(range(start, total), initial=start, total=total, desc=f"pretrain {out.parent.name}", unit="step")
-    for step in bar:
-        idx = batch_indices(step, total, len(clips), pre["batch_size"], seed, order, cur["start_fraction"], cur["full_at"])
-        generator = step_generator(seed, step, 2)
-        batch = {k: v.to(device) for k, v in clips.batch(idx, generator, train=True).items()}
-        keep = model.sample_keep(len(idx), generator)
-        keep = None if keep is None else {k: v.to(device) for k, v in keep.items()}
+    net.train()
+    pending: list[tuple[int, float, float, dict]] = []  # rows whose statistics are still on the device
+    bar = tqdm(range(start, total), initial=start, total=total, desc=f"pretrain {out.parent.name}", unit="step",
+               disable=not world.main)
+    for step, (batch, keep_idx) in zip(bar, batches):
         lr = learning_rate(step, total, pre["lr"], warmup, pre["min_lr"])
         for group in optimizer.param_groups:
             group["lr"] = lr
         optimizer.zero_grad(set_to_none=True)
         with autocast:
-            stats = train_step(model, batch, keep, loss, harmonizer, pre["harmonization"]["level"])
+            stats = train_step(net, to_device(batch, device), to_device(keep_idx, device), loss, harmonizer,
+                               pre["harmonization"]["level"], world, engine)
         optimizer.step()
         pool = 1.0 if order is None else pool_fraction(step / total, cur["start_fraction"], cur["full_at"])
-        curve.append({"step": step + 1, "lr": lr, **stats, "pool_fraction": pool})
-        bar.set_postfix(loss=f"{stats['loss']:.3f}", cos=f"{stats['cos_before']:.2f}")
-        if (step + 1) % pre["checkpoint_every"] == 0 and step + 1 < total:
-            checkpoint.save(state_path, checkpoint.model_payload(model, key=key, step=step + 1, curve=curve,
+        pending.append((step + 1, lr, pool, stats))
+        due = (step + 1) % pre["checkpoint_every"] == 0 and step + 1 < total
+        if due or (step + 1) % SYNC_EVERY == 0 or step + 1 == total:
+            curve += _materialise(pending)
+            pending.clear()
+            bar.set_postfix(loss=f"{curve[-1]['loss']:.3f}", cos=f"{curve[-1]['cos_before']:.2f}")
+        if due and world.main:
+            checkpoint.save(state_path, checkpoint.model_payload(net, key=key, step=step + 1, curve=curve,
                                                                  optimizer=optimizer.state_dict(),
                                                                  harmonizer=harmonizer.state_dict()))
-    checkpoint.save(out, checkpoint.model_payload(model.cpu(), spec=spec, step=total))
-    atomic_write_text(curves_path, csv_text(CURVE_FIELDS, ([_cell(row[f]) for f in CURVE_FIELDS] for row in curve)))
-    shutil.rmtree(resume_dir, ignore_errors=True)
+    if world.main:
+        checkpoint.save(out, checkpoint.model_payload(net.cpu(), spec=spec, step=total))
+        atomic_write_text(curves_path, csv_text(CURVE_FIELDS, ([_cell(row[f]) for f in CURVE_FIELDS] for row in curve)))
+        shutil.rmtree(resume_dir, ignore_errors=True)
+    world.barrier()
+
+
+def _materialise(pending: list[tuple[int, float, float, dict]]) -> list[dict]:
+    """Curve rows with plain floats: one host sync for all the pending steps."""
+    if not pending:
+        return []
+    names = list(pending[0][3])
+    values = torch.stack([torch.stack([stats[n].float() for n in names]) for *_, stats in pending]).tolist()
+    return [{"step": step, "lr": lr, **dict(zip(names, row)), "pool_fraction": pool}
+            for (step, lr, pool, _), row in zip(pending, values)]
 
 
 def _cell(value) -> str:

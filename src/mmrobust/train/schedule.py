@@ -22,4 +22,5 @@ def adamw(model: torch.nn.Module, lr: float, weight_decay: float, betas=(0.9, 0.
     named = list(model.named_parameters())
     groups = [{"params": [p for n, p in named if decayed(n, p)], "weight_decay": weight_decay},
               {"params": [p for n, p in named if not decayed(n, p)], "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=lr, betas=tuple(betas))
+    fused = all(p.is_cuda for _, p in named)  # one kernel for the whole update on GPUs
+    return torch.optim.AdamW(groups, lr=lr, betas=tuple(betas), fused=fused or None)

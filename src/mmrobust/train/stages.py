@@ -5,6 +5,7 @@ import copy
 from pathlib import Path
 
 from ..curriculum import score_triplets, write_scores
+from ..distributed import World
 from .checkpoint import load_model
 from .data import ClipSet
 from .pretrain import loss_spec, pretrain
@@ -15,8 +16,9 @@ def clips_for(spec: dict, features_dir: Path) -> ClipSet:
     return ClipSet(features_dir, spec["pretrain"]["split"], spec["features"])
 
 
-def run_pretrain(spec: dict, features_dir: Path, out: Path, curves: Path, scores: Path | None, threads: int) -> None:
-    pretrain(spec, clips_for(spec, features_dir), out, curves, out.parent / f".{out.stem}.resume", scores, threads)
+def run_pretrain(spec: dict, features_dir: Path, out: Path, curves: Path, scores: Path | None, threads: int,
+                 world: World = World()) -> None:
+    pretrain(spec, clips_for(spec, features_dir), out, curves, out.parent / f".{out.stem}.resume", scores, threads, world)
 
 
 def run_curriculum(spec: dict, features_dir: Path, scores_out: Path, warmup_out: Path, curves: Path, threads: int) -> None:
