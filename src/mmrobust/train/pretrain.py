@@ -1,9 +1,10 @@
 """The pretraining loop: AdamW, warm-up + cosine lr, harmonized steps, atomic resumable checkpoints.
 
-Every random draw of step s (batch, augmentation, DropToken) comes from generators seeded by
-(seed, s), and the resume state holds the model, AdamW's moments, GradVac's target and the curve
-so far: a run killed after a checkpoint and restarted ends with the same parameters, bit for
-bit on CPU, as one that never stopped.
+Every random draw of step s comes from generators seeded by (seed, s): the batch by (seed, s), a
+clip's augmentation and DropToken by (seed, s, its position in the global batch), whatever the
+number of processes (train/loader.py). The resume state holds the model, AdamW's moments,
+GradVac's target and the curve so far: a run killed after a checkpoint and restarted ends with
+the same parameters, bit for bit on CPU, as one that never stopped.
 """
 from __future__ import annotations
 
