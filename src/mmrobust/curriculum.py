@@ -53,13 +53,14 @@ def batch_indices(step: int, total_steps: int, n: int, batch_size: int, seed: in
 def score_triplets(model, clips, batch_size: int, gradients) -> np.ndarray:
     """c_i for every clip (NaN where one modality is missing). `gradients(out, batch) -> (g_va, g_vt)` per row."""
     scores = np.full(len(clips), np.nan)
+    device = next(model.parameters()).device
     for first in tqdm(range(0, len(clips), batch_size), desc="curriculum scores", unit="batch"):
         idx = np.arange(first, min(first + batch_size, len(clips)))
-        batch = clips.batch(idx, None, train=False)
+        batch = {k: v.to(device) for k, v in clips.batch(idx, None, train=False).items()}
         out = model(batch, None)
         g_va, g_vt = gradients(out, batch)
-        pair = (batch["has_video"] & batch["has_audio"] & batch["has_text"]).numpy()
-        scores[idx[pair]] = cosine(g_va, g_vt).detach().numpy()[pair]
+        pair = (batch["has_video"] & batch["has_audio"] & batch["has_text"]).cpu().numpy()
+        scores[idx[pair]] = cosine(g_va, g_vt).detach().float().cpu().numpy()[pair]
     return scores
 
 

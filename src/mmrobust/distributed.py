@@ -40,9 +40,7 @@ class World:
         return slice(self.rank * per, (self.rank + 1) * per)
 
     def device(self) -> torch.device:
-        if torch.cuda.is_available():
-            return torch.device("cuda", self.local_rank % torch.cuda.device_count())
-        return torch.device("cpu")
+        return compute_device(self.local_rank)
 
     def barrier(self) -> None:
         if self.active:
@@ -64,6 +62,13 @@ class World:
         dist.all_gather(parts, local.detach().contiguous())
         parts[self.rank] = local
         return torch.cat(parts)
+
+
+def compute_device(local_rank: int = 0) -> torch.device:
+    """This process's GPU when there is one, else the CPU."""
+    if torch.cuda.is_available():
+        return torch.device("cuda", local_rank % torch.cuda.device_count())
+    return torch.device("cpu")
 
 
 def world_from_env(env: Mapping[str, str] = os.environ) -> World:

@@ -9,20 +9,23 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from ..distributed import compute_device
 from ..models.vatt import MODALITIES
 from ..train.data import ClipSet
+from ..train.loader import to_device
 
 Embeddings = tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]  # (E_m (N, d), has_m (N,) bool)
 
 
 @torch.no_grad()
 def split_embeddings(encoder: torch.nn.Module, clips: ClipSet, batch_size: int, desc: str = "embed") -> Embeddings:
-    encoder.eval()
+    """On the GPU when there is one (the encoder is moved there); the embeddings come back on the CPU."""
+    encoder.eval().to(compute_device())
     chunks: dict[str, list] = {m: [] for m in MODALITIES}
     has: dict[str, list] = {m: [] for m in MODALITIES}
     for first in tqdm(range(0, len(clips), batch_size), desc=desc, unit="batch"):
         batch = clips.batch(np.arange(first, min(first + batch_size, len(clips))), None, train=False)
-        for m, z in encoder.embed(batch, MODALITIES).items():
-            chunks[m].append(z)
+        for m, z in encoder.embed(to_device(batch, compute_device()), MODALITIES).items():
+            chunks[m].append(z.float().cpu())
             has[m].append(batch[f"has_{m}"])
     return {m: torch.cat(chunks[m]) for m in MODALITIES}, {m: torch.cat(has[m]) for m in MODALITIES}

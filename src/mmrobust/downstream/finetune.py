@@ -104,8 +104,9 @@ def finetune(model: Classifier, clips: ClipSet, targets: torch.Tensor, kind: str
                 picks = np.resize(np.roll(distill_order, -i * batch_size), batch_size)
                 distill_batch = to_device(distill.batch(picks[world.shard(len(picks), "study.batch_size")], None, train=False), device)
             optimizer.zero_grad(set_to_none=True)
-            loss = engine(to_device(clips.batch(idx[part], augment, train=True), device), targets[idx[part]].to(device), subset,
-                          kind, distill_batch, weight, (len(idx), batch_size) if world.active else None)
+            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda"):
+                loss = engine(to_device(clips.batch(idx[part], augment, train=True), device), targets[idx[part]].to(device), subset,
+                              kind, distill_batch, weight, (len(idx), batch_size) if world.active else None)
             (loss * world.size).backward()
             optimizer.step()
         metric = task_metric(kind, predict(model, clips, val_idx, subset, batch_size).numpy(), targets[val_idx].numpy())

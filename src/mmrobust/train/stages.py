@@ -5,7 +5,7 @@ import copy
 from pathlib import Path
 
 from ..curriculum import score_triplets, write_scores
-from ..distributed import World
+from ..distributed import World, compute_device
 from .checkpoint import load_model
 from .data import ClipSet
 from .pretrain import loss_spec, pretrain
@@ -31,7 +31,7 @@ def run_curriculum(spec: dict, features_dir: Path, scores_out: Path, warmup_out:
     clips = clips_for(warm, features_dir)
     pretrain(warm, clips, warmup_out, curves, warmup_out.parent / f".{warmup_out.stem}.resume", None, threads)
     model, _ = load_model(warmup_out)
-    model.eval()
+    model.eval().to(compute_device())
     loss, level = loss_spec(pre), pre["curriculum"]["level"]
 
     def gradients(out, batch):
