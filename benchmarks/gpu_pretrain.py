@@ -13,7 +13,9 @@ overhead, not model FLOPs). Host syncs: the step run once under torch.cuda.set_s
 Feeding: clips/s one CPU core prepares with the train transform (stored short side 320 ->
 random 256-320 -> 224 crop, 32 frames), hence the cores a GPU needs.
 
-Run on a GPU machine: PYTHONPATH=src python benchmarks/gpu_pretrain.py  (CPU: --smoke, tiny shapes).
+Run on a GPU machine: PYTHONPATH=src python benchmarks/gpu_pretrain.py. On a CPU: --count-only
+(the paper model's FLOPs per sample from a batch-2 step, the loader's clips/s per core, and what
+40% MFU would ask of both), or --smoke (tiny shapes: the whole script runs).
 """
 from __future__ import annotations
 
@@ -130,6 +132,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--smoke", action="store_true", help="tiny shapes on CPU: checks that the script runs")
+    parser.add_argument("--count-only", action="store_true", help="FLOPs and loader rate only (no timing of the step)")
     parser.add_argument("--out", default="benchmarks/results/gpu_pretrain.json")
     args = parser.parse_args()
     config = yaml.safe_load(Path(args.config).read_text())
@@ -150,8 +153,11 @@ def main() -> None:
     }
     if device.type == "cpu":
         variants = {k: v for k, v in variants.items() if not v[2]}  # compiling needs a C++ toolchain run; GPU only
-    plain = Trainer(cfg, args.batch, device, "none", "representation", False)
-    flops_per_sample = flops_per_step(plain) / args.batch
+    counted = 2 if args.count_only else args.batch
+    plain = Trainer(cfg, counted, device, "none", "representation", False)
+    flops_per_sample = flops_per_step(plain) / counted
+    if args.count_only:
+        variants = {}
     syncs = host_syncs(plain, device)
     del plain
     peak = peak_tflops(torch.cuda.get_device_name()) if device.type == "cuda" else None
@@ -169,17 +175,21 @@ def main() -> None:
         print(name, json.dumps(results[name]), flush=True)
         del trainer
     per_core = loader_clips_per_core(features, 4 if args.smoke else 16)
-    fastest = max(r["samples_per_s"] for r in results.values())
+    # 40% of an H100 SXM's dense bf16 peak: the issue's goal, as a rate the loader must sustain
+    goal_rate = 0.4 * PEAKS["H100 80GB HBM3"] * 1e12 / flops_per_sample
+    fastest = max([r["samples_per_s"] for r in results.values()] + [goal_rate])
     report = {
         "machine": machine(), "config": args.config, "smoke": args.smoke, "model": cfg.to_dict(),
         "flops_per_sample": flops_per_sample, "flops_counted_by": "torch.utils.flop_counter.FlopCounterMode, one plain eager step",
         "peak_bf16_tflops": peak, "host_syncs_per_plain_step": syncs, "variants": results,
+        "samples_per_s_at_40pct_mfu_h100": round(goal_rate, 1),
         "loader": {"train_clips_per_s_per_core": round(per_core, 2),
-                   "cores_to_feed_fastest_variant": round(fastest / per_core, 1)},
+                   "cores_to_feed_fastest_variant_or_goal": round(fastest / per_core, 1)},
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
-    print(json.dumps({k: report[k] for k in ("flops_per_sample", "host_syncs_per_plain_step", "loader")}, indent=2))
+    print(json.dumps({k: report[k] for k in ("flops_per_sample", "samples_per_s_at_40pct_mfu_h100",
+                                             "host_syncs_per_plain_step", "loader")}, indent=2))
 
 
 if __name__ == "__main__":
