@@ -29,12 +29,14 @@ test: install
 lint: install
 	snakemake --lint
 
-# Ratios from one run each; the last three read the default pipeline's outputs (run `make run` first).
+# Ratios from one run each; harmonization_cost, curriculum_auroc and eval_cost read the default
+# pipeline's outputs (run `make run` first). gpu_pretrain times steps on a GPU; here it only counts.
 bench: install
 	python benchmarks/feature_throughput.py
 	python benchmarks/harmonization_cost.py
 	python benchmarks/curriculum_auroc.py
 	python benchmarks/eval_cost.py
+	python benchmarks/gpu_pretrain.py --count-only --out benchmarks/results/gpu_pretrain_flops_cpu.json
 
 # Re-resolve the pins after editing pyproject.toml (Linux x86_64, Python 3.11: CI and the GPU nodes).
 lock:
