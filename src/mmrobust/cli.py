@@ -167,6 +167,12 @@ def cmd_pack(args: argparse.Namespace) -> None:
     print(f"wrote {len(shards)} shard(s) and SHA256SUMS to {args.out}")
 
 
+def cmd_estimate(args: argparse.Namespace) -> None:
+    from .data.estimate import estimate
+
+    print(estimate(load_config(args.config or DEFAULT_CONFIG), args.dataset), end="")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mmrobust", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -238,6 +244,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repo", default=".", help="the git repository (default: here)")
     p.add_argument("--fail-on-change", action="store_true", help="exit 1 when any cell, row or table differs")
     p.set_defaults(func=cmd_diff)
+
+    p = sub.add_parser("estimate", help="clips, hours and feature sizes per split of the config's catalog datasets (reads the catalogs only)")
+    p.add_argument("--config", nargs="+", metavar="FILE", help="config files, merged left to right (default: config/config.yaml)")
+    p.add_argument("--dataset", help="only this dataset (default: every dataset with a catalog)")
+    p.set_defaults(func=cmd_estimate)
 
     p = sub.add_parser("pack", help="publish a dataset folder as tar shards + SHA256SUMS for the http source")
     p.add_argument("data", help="dataset folder written by download")

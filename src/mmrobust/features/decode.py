@@ -1,7 +1,8 @@
 """Decode with decord: the sampled video frames (resized while decoding) and the audio track.
 
 A stream probe (PyAV reads only the container header) tells a missing modality, which is kept,
-from a file that cannot be decoded, which is skipped.
+from a file that cannot be decoded, which is skipped. A still image (ImageNet-Captions' JPEGs)
+is a video of one frame without audio: decord cannot read images, so PyAV decodes it.
 """
 from __future__ import annotations
 
@@ -37,6 +38,7 @@ class Streams:
     has_video: bool
     has_audio: bool
     audio_seconds: float | None = None  # what the container declares; a shorter decode means truncation
+    still: bool = False                 # an image (ffmpeg's image demuxers: image2, jpeg_pipe, png_pipe, ...)
 
 
 def probe(path: Path) -> Streams:
@@ -50,7 +52,8 @@ def probe(path: Path) -> Streams:
             width, height = (video.codec_context.width, video.codec_context.height) if video else (0, 0)
             audio = container.streams.audio[0] if container.streams.audio else None
             declared = float(audio.duration * audio.time_base) if audio is not None and audio.duration else None
-            return Streams(width, height, video is not None and width > 0, audio is not None, declared)
+            still = container.format.name == "image2" or container.format.name.endswith("_pipe")
+            return Streams(width, height, video is not None and width > 0, audio is not None, declared, still)
     except (av.FFmpegError, OSError, UnicodeDecodeError) as exc:
         raise DecodeError(_reason("opening the container", exc, path)) from None
 
@@ -73,6 +76,8 @@ def decode_frames(path: Path, streams: Streams, num: int, short_side: int,
                   start: float | None = None, end: float | None = None) -> np.ndarray:
     """(num, H, W, 3) uint8, short side = `short_side`; frames are converted only where sampled."""
     width, height = scaled_size(streams.width, streams.height, short_side)
+    if streams.still:
+        return decode_image(path, num, width, height)
     try:
         reader = decord.VideoReader(str(path), width=width, height=height, num_threads=1)
         if len(reader) == 0:
@@ -81,6 +86,19 @@ def decode_frames(path: Path, streams: Streams, num: int, short_side: int,
         return reader.get_batch(indices).asnumpy()
     except (decord.DECORDError, RuntimeError) as exc:
         raise DecodeError(_reason("video decode", exc, path)) from None
+
+
+def decode_image(path: Path, num: int, width: int, height: int) -> np.ndarray:
+    """The image as `num` equal frames (num, height, width, 3) uint8; bicubic, as ffmpeg's scaler in decord."""
+    try:
+        with av.open(str(path)) as container:
+            frame = next(container.decode(video=0), None)
+            if frame is None:
+                raise DecodeError("image has no frame")
+            rgb = frame.reformat(width=width, height=height, format="rgb24", interpolation="BICUBIC").to_ndarray()
+    except (av.FFmpegError, OSError) as exc:
+        raise DecodeError(_reason("image decode", exc, path)) from None
+    return np.repeat(rgb[None], num, axis=0)
 
 
 def decode_audio(path: Path, streams: Streams, sample_rate: int, seconds: float,

@@ -23,7 +23,7 @@ AUDIO_EXT = (".wav", ".flac", ".m4a", ".mp3", ".ogg")
 STAGE = "download"
 
 
-def _place(src: Path, dst: Path) -> None:
+def place(src: Path, dst: Path) -> None:
     dst.parent.mkdir(parents=True, exist_ok=True)
     try:
         os.link(src, dst)
@@ -81,7 +81,7 @@ def scan_folder(root: Path, default_split: str, out: Path) -> tuple[list[Manifes
         side = _sidecar(files[".json"], f"{root}/{shown}.json") if ".json" in files else {}
         text = read_caption(files.get(".txt", root / "__absent__"), clip_id, skips, f"{shown}.txt")
         rel_media = f"media/{split}/{clip_id}{media[0].suffix.lower()}"
-        _place(media[0], out / rel_media)
+        place(media[0], out / rel_media)
         rows.append(ManifestRow(clip_id, split, rel_media, side.get("start"), side.get("end"), text,
                                 tuple(side.get("labels", ())), sha256_file(out / rel_media)).validate(f"{root}/{shown}"))
     return rows, skips
@@ -116,7 +116,7 @@ def read_user_manifest(path: Path, default_split: str, out: Path) -> tuple[list[
         row = ManifestRow(clip_id, split, rel_media, _number(rec.get("start") or "", source, "start"),
                           _number(rec.get("end") or "", source, "end"), " ".join((rec.get("text") or "").split()),
                           tuple(l for l in (rec.get("labels") or "").split(LABEL_SEP) if l), "0" * 64).validate(source)
-        _place(src, out / rel_media)
+        place(src, out / rel_media)
         rows.append(ManifestRow(**{**row.__dict__, "sha256": sha256_file(out / rel_media)}))
     return rows, skips
 

@@ -1,0 +1,66 @@
+"""Seed 003's splits: ImageNet-Captions 80/20 (359,116 / 89,779 of 448,896), Kinetics-400's 20% D_SD
+variant; seeded, independent of input order, the same on every machine."""
+from __future__ import annotations
+
+import random
+import re
+from collections import Counter
+
+import pytest
+
+from mmrobust.data.catalog import ClipRequest, requests
+from mmrobust.data.catalog.splits import part_sizes, random_split
+from mmrobust.errors import MmrobustError
+
+from catalog_configs import dataset
+
+EIGHTY_TWENTY = {"from": "all", "into": {"train": 0.8, "eval": 0.2}, "seed": 0}
+
+
+def test_part_sizes_are_exact_floors():
+    assert part_sizes(448_896, {"train": 0.8, "eval": 0.2}) == {"eval": 89_779, "train": 359_116}  # seed 003
+    assert part_sizes(246_245, {"train": 0.8, "distill": 0.2}) == {"distill": 49_249, "train": 196_996}
+    assert part_sizes(100, {"a": 0.29}) == {"a": 29}  # 0.29 * 100 is 28.999... in floating point
+
+
+def test_imagenet_captions_full_size_split():
+    ids = [f"n{i // 449:08d}_{i}" for i in range(448_896)]
+    found = [ClipRequest(clip, "all") for clip in ids]
+    split = random_split(found, EIGHTY_TWENTY)
+    assert Counter(r.split for r in split) == {"train": 359_116, "eval": 89_779}  # one example left over
+
+
+def test_split_does_not_depend_on_input_order():
+    found = [ClipRequest(f"clip{i}", "all") for i in range(1000)]
+    shuffled = found[:]
+    random.Random(1).shuffle(shuffled)
+    assignment = {r.id: r.split for r in random_split(found, EIGHTY_TWENTY)}
+    assert {r.id: r.split for r in random_split(shuffled, EIGHTY_TWENTY)} == assignment
+
+
+def test_fixture_split_is_pinned():
+    """The assignment is a hash of (seed, id): these ids are in eval on any machine, any numpy."""
+    found = requests(dataset("imagenet_captions"))
+    assert Counter(r.split for r in found) == {"train": 8, "eval": 2}
+    assert [r.id for r in found if r.split == "eval"] == ["n01440764_10026", "n01491361_10052"]
+    reseeded = requests(dataset("imagenet_captions", random_split={**EIGHTY_TWENTY, "seed": 1}))
+    assert [r.id for r in reseeded if r.split == "eval"] != ["n01440764_10026", "n01491361_10052"]
+
+
+def test_kinetics_twenty_percent_of_train_as_distillation_data():
+    variant = {"from": "train", "into": {"train": 0.8, "distill": 0.2}}
+    found = requests(dataset("kinetics400", random_split=variant))
+    assert Counter(r.split for r in found) == {"train": 8, "distill": 2, "val": 4, "test": 2}
+    plain = {r.id: r for r in requests(dataset("kinetics400"))}
+    assert {r.id for r in found} == set(plain)  # nothing lost, val and test untouched
+    assert all(plain[r.id].split == "train" for r in found if r.split == "distill")
+
+
+@pytest.mark.parametrize("option, message", [
+    ({"from": "train", "into": {"a": 0.7, "b": 0.4}}, "add up to more than 1"),
+    ({"from": "training", "into": {"a": 0.5}}, "split 'training' has no clips (splits: test, train, val)"),
+    ({"from": "train", "into": {"val": 0.5}}, "'val' is already a split"),
+])
+def test_bad_random_split(option, message):
+    with pytest.raises(MmrobustError, match=re.escape(message)):
+        requests(dataset("kinetics400", random_split=option))
