@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import copy
 
+import pytest
 import yaml
 
 from mmrobust.cli import main
 from mmrobust.data.catalog import ClipRequest
 from mmrobust.data.estimate import YOUTUBE_FRAME, array_layout, estimate, sample_bytes, shard_bytes
 from mmrobust.data.manifest import ManifestRow, write_manifest
+from mmrobust.errors import MmrobustError
 from mmrobust.features.extract import extract
 
 from catalog_configs import CATALOGS, dataset
@@ -70,3 +72,10 @@ def test_cli_estimate_and_its_errors(tmp_path, capsys):
     assert main(["estimate", "--config", "config/config.yaml", str(override)]) == 2
     err = capsys.readouterr().err
     assert err == f"mmrobust: error: {tmp_path / 'missing.csv'}: catalog.files.train: file not found\n"
+
+
+def test_estimate_names_a_dataset_it_cannot_size(config):
+    with pytest.raises(MmrobustError, match=r"datasets\.synthetic\.catalog: missing key"):
+        estimate(config, "synthetic")
+    with pytest.raises(MmrobustError, match=r"datasets\.audioset: no such dataset \(configured: synthetic\)"):
+        estimate(config, "audioset")

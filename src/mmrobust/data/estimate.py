@@ -98,7 +98,7 @@ def estimate(config: dict, dataset: str | None = None) -> str:
     names = [dataset] if dataset else sorted(n for n, d in config["datasets"].items() if "catalog" in d)
     blocks, counts = [], {}
     for name in names:
-        fmt = catalog_settings(config["datasets"][name], f"datasets.{name}")["format"]
+        fmt = catalog_settings(config["datasets"][name], f"datasets.{name}.catalog")["format"]
         found = requests(config["datasets"][name])
         counts[name] = Counter(r.split for r in found)
         layout = array_layout(features, FRAME.get(fmt, YOUTUBE_FRAME))

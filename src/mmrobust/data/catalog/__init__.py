@@ -30,7 +30,7 @@ CATALOGS: dict[str, Callable[[dict], list[ClipRequest]]] = {
 def catalog_settings(dataset: dict, source: str = "catalog") -> dict:
     """The dataset's `catalog` section, validated with defaults filled (callers may pass a raw dict)."""
     if "catalog" not in dataset:
-        raise MmrobustError(f"{source}: catalog: missing key (the clip list of a youtube or mirror dataset)")
+        raise MmrobustError(f"{source}: missing key (the clip list of a youtube or mirror dataset)")
     schema = {**load_schema("config.schema.yaml"), "$ref": "#/$defs/catalog"}
     for key in ("properties", "required", "additionalProperties", "type", "description"):
         schema.pop(key, None)
