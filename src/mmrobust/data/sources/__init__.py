@@ -2,8 +2,9 @@
 and returns manifest rows and skip entries; `download` wraps any of them with validation,
 the report and an atomic swap of the folder.
 
-A new source (the papers' `youtube` one comes next) is one module with a `fetch` of the same
-signature, added to SOURCES and to the schema's `source` enum.
+`youtube` and `mirror` fetch the clips of a catalog (the papers' datasets) and also write the
+availability report, meta/availability.csv and .json (clips.py). A new source is one module with
+a `fetch` of the same signature, added to SOURCES and to the schema's `source` enum.
 """
 from __future__ import annotations
 
@@ -14,9 +15,10 @@ from pathlib import Path
 from ...fileio import atomic_write_text, staged_dir
 from ..manifest import write_manifest
 from ..report import DROPPED_CLIP, write_report
-from . import http, local, synthetic
+from . import http, local, mirror, synthetic, youtube
 
-SOURCES = {"synthetic": synthetic.fetch, "local": local.fetch, "http": http.fetch}
+SOURCES = {"synthetic": synthetic.fetch, "local": local.fetch, "http": http.fetch, "youtube": youtube.fetch,
+           "mirror": mirror.fetch}
 
 
 def download(spec: dict, out: Path, workers: int) -> dict:

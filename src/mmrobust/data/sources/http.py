@@ -141,11 +141,15 @@ def _extract(shard: Path, name: str, dest: Path) -> None:
         tar.extractall(dest, filter="data")
 
 
-def fetch(dataset: dict, seed: int, out: Path, workers: int) -> tuple[list[ManifestRow], list[Skip]]:
-    spec = dataset["http"]
-    extracted = out / ".extracted"
+def fetch_shards(spec: dict, dest: Path) -> None:
+    """Fetch every shard `<url>/SHA256SUMS` lists (cached and verified) and extract it under `dest`."""
     for name, digest in tqdm(read_sums(spec), desc="http shards", unit="shard"):
-        _extract(fetch_shard(spec, name, digest), name, extracted)
+        _extract(fetch_shard(spec, name, digest), name, dest)
+
+
+def fetch(dataset: dict, seed: int, out: Path, workers: int) -> tuple[list[ManifestRow], list[Skip]]:
+    extracted = out / ".extracted"
+    fetch_shards(dataset["http"], extracted)
     try:
         return scan_folder(extracted, "train", out)
     finally:

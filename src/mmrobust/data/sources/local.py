@@ -42,7 +42,7 @@ def read_caption(path: Path, clip_id: str, skips: list[Skip], shown: str) -> str
         return ""
 
 
-def _sidecar(path: Path, shown: str) -> dict:
+def read_sidecar(path: Path, shown: str) -> dict:
     if not path.exists():
         return {}
     try:
@@ -78,7 +78,7 @@ def scan_folder(root: Path, default_split: str, out: Path) -> tuple[list[Manifes
         if clip_id in seen:
             raise MmrobustError(f"{root}: {shown}: id {clip_id!r} also in split {seen[clip_id]}")
         seen[clip_id] = split
-        side = _sidecar(files[".json"], f"{root}/{shown}.json") if ".json" in files else {}
+        side = read_sidecar(files[".json"], f"{root}/{shown}.json") if ".json" in files else {}
         text = read_caption(files.get(".txt", root / "__absent__"), clip_id, skips, f"{shown}.txt")
         rel_media = f"media/{split}/{clip_id}{media[0].suffix.lower()}"
         place(media[0], out / rel_media)
