@@ -60,7 +60,7 @@ def test_sizes_equal_the_shards_the_features_stage_writes(tmp_path, config):
 
 def test_cli_estimate_and_its_errors(tmp_path, capsys):
     override = tmp_path / "catalogs.yaml"
-    datasets = {name: {"source": "local", "local": {"path": "unused"}, "catalog": dataset(name)["catalog"]} for name in CATALOGS}
+    datasets = {name: {**dataset(name), "youtube": {}} for name in CATALOGS}
     override.write_text(yaml.safe_dump({"datasets": datasets, "pretrain": {"dataset": "howto100m", "split": "pretrain"}}))
     assert main(["estimate", "--config", "config/config.yaml", str(override), "--dataset", "howto100m"]) == 0
     out = capsys.readouterr().out
