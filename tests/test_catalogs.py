@@ -176,3 +176,10 @@ def test_a_clip_listed_in_two_splits_is_an_error(tmp_path):
                                            "again": FIXTURE_CATALOGS["kinetics400"]["files"]["train"]})
     with pytest.raises(MmrobustError, match=r"clip 'yt_--07WQ2iBlw_1000_11000' is listed twice \(splits again and train\)"):
         requests(broken)
+
+
+def test_a_byte_order_mark_is_not_part_of_the_header(tmp_path):
+    titles = tmp_path / "titles.csv"
+    titles.write_text("\ufeffyoutube_id,title\n--07WQ2iBlw,Dover cliffs\n", encoding="utf-8")  # as spreadsheets export
+    found = by_id(requests(dataset("kinetics400", titles=str(titles))))
+    assert found["yt_--07WQ2iBlw_1000_11000"].text == "Dover cliffs"

@@ -9,7 +9,7 @@ import yaml
 
 from mmrobust.cli import main
 from mmrobust.data.catalog import ClipRequest
-from mmrobust.data.estimate import YOUTUBE_FRAME, array_layout, estimate, sample_bytes, shard_bytes
+from mmrobust.data.estimate import YOUTUBE_FRAME, array_layout, array_members, estimate, sample_bytes, shard_bytes
 from mmrobust.data.manifest import ManifestRow, write_manifest
 from mmrobust.errors import MmrobustError
 from mmrobust.features.extract import extract
@@ -53,8 +53,8 @@ def test_sizes_equal_the_shards_the_features_stage_writes(tmp_path, config):
         ManifestRow(r.id, r.split, f"media/{r.id}.mp4", None, None, r.text, r.labels, "0" * 64) for r in requests])
     extract(tmp_path / "data", tmp_path / "features", features, workers=1)
     written = sum(p.stat().st_size for p in (tmp_path / "features" / "shards").iterdir())
-    layout = array_layout(features, YOUTUBE_FRAME)
-    estimated = shard_bytes([sample_bytes(r, layout, ["video", "audio"] + ["text"] * bool(r.text)) for r in requests], 2)
+    members = array_members(array_layout(features, YOUTUBE_FRAME))
+    estimated = shard_bytes([sample_bytes(r, members, ["video", "audio"] + ["text"] * bool(r.text)) for r in requests], 2)
     assert estimated == written
 
 

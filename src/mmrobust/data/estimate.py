@@ -50,10 +50,15 @@ def array_layout(features: dict, frame: tuple[int, int]) -> dict[str, tuple[tupl
             "text": ((features["text"]["context_length"],), "int32")}
 
 
-def sample_bytes(request: ClipRequest, layout: dict, modalities: list[str]) -> int:
+def array_members(layout: dict[str, tuple[tuple[int, ...], str]]) -> dict[str, int]:
+    """Tar bytes of each modality's .npy member (the same for every clip)."""
+    return {key: member_bytes(npy_bytes(*shape_dtype)) for key, shape_dtype in layout.items()}
+
+
+def sample_bytes(request: ClipRequest, members: dict[str, int], modalities: list[str]) -> int:
+    """The clip's tar members: its JSON header (id, split, labels, modalities) and its arrays."""
     header = {"id": request.id, "split": request.split, "labels": list(request.labels), "modalities": modalities}
-    return (member_bytes(len(json.dumps(header, sort_keys=True).encode()))
-            + sum(member_bytes(npy_bytes(*layout[key])) for key in modalities))
+    return member_bytes(len(json.dumps(header, sort_keys=True).encode())) + sum(members[key] for key in modalities)
 
 
 def shard_bytes(samples: list[int], shard_size: int) -> int:
@@ -75,7 +80,7 @@ def arrays_of(fmt: str) -> list[str]:
 
 
 def split_rows(found: list[ClipRequest], features: dict, fmt: str) -> list[list]:
-    layout, keys = array_layout(features, FRAME.get(fmt, YOUTUBE_FRAME)), arrays_of(fmt)
+    members, keys = array_members(array_layout(features, FRAME.get(fmt, YOUTUBE_FRAME))), arrays_of(fmt)
     per_split: dict[str, list[ClipRequest]] = defaultdict(list)
     for request in found:
         per_split[request.split].append(request)
@@ -84,7 +89,7 @@ def split_rows(found: list[ClipRequest], features: dict, fmt: str) -> list[list]
         spans = [r.end - r.start for r in clips if r.start is not None and r.end is not None]
         rows.append([split, len(clips), sum(bool(r.text) for r in clips), len(spans), sum(spans) / 3600,
                      -(-len(clips) // features["shard_size"]),
-                     shard_bytes([sample_bytes(r, layout, [k for k in keys if k != "text" or r.text]) for r in clips],
+                     shard_bytes([sample_bytes(r, members, [k for k in keys if k != "text" or r.text]) for r in clips],
                                  features["shard_size"])])
     rows.append(["total", *(sum(column) for column in list(zip(*rows))[1:])])
     return [[name, clips, text, span, f"{hours:.2f}", shards, human(size)] for name, clips, text, span, hours, shards, size in rows]

@@ -18,7 +18,7 @@ _YOUTUBE_ID = re.compile(r"^[A-Za-z0-9_-]{11}$")
 def open_text(path: str | Path, key: str) -> Iterator[IO[str]]:
     """UTF-8 text; a missing file names the config key that points at it."""
     try:
-        with open(path, encoding="utf-8", newline="") as fh:
+        with open(path, encoding="utf-8-sig", newline="") as fh:  # a BOM (spreadsheet exports) is not part of the header
             yield fh
     except FileNotFoundError:
         raise MmrobustError(f"{path}: catalog.{key}: file not found") from None
