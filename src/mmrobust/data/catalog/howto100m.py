@@ -28,7 +28,7 @@ def _videos(path: str) -> list[str]:
     return videos
 
 
-def _segments(video: str, entry: object, where: str) -> list[tuple[float, float, str]]:
+def _segments(entry: object, where: str) -> list[tuple[float, float, str]]:
     """(start, end, text) sorted by time."""
     if not isinstance(entry, dict) or not all(isinstance(entry.get(k), list) for k in ("start", "end", "text")):
         raise MmrobustError(f"{where}: expected {{\"start\": [...], \"end\": [...], \"text\": [...]}}")
@@ -67,6 +67,6 @@ def build(cfg: dict) -> list[ClipRequest]:
     requests = []
     for video in sorted(set(videos)):
         if video in captions:
-            segments = _segments(video, captions[video], f"{cfg['captions']}: {video}")
+            segments = _segments(captions[video], f"{cfg['captions']}: {video}")
             requests += _clips(video, segments, cfg["min_seconds"], cfg["split"])
     return requests
