@@ -15,20 +15,20 @@ from .titles import read_titles
 FIELDS = ("YTID", "start_seconds", "end_seconds", "positive_labels")
 
 
-def class_names(path: str) -> dict[str, str]:
-    """{mid: display_name} of class_labels_indices.csv."""
-    names: dict[str, str] = {}
+def class_mids(path: str) -> set[str]:
+    """The mids of class_labels_indices.csv."""
+    mids: set[str] = set()
     for where, record in csv_records(path, "labels", ("index", "mid", "display_name")):
         if not record["index"].strip().isdigit():
             raise MmrobustError(f"{where}: index: {record['index']!r} is not a class index")
-        if record["mid"] in names:
+        if record["mid"] in mids:
             raise MmrobustError(f"{where}: mid: {record['mid']!r} appears twice")
-        names[record["mid"]] = record["display_name"]
-    return names
+        mids.add(record["mid"])
+    return mids
 
 
 def build(cfg: dict) -> list[ClipRequest]:
-    known, titles = class_names(cfg["labels"]), read_titles(cfg.get("titles"))
+    known, titles = class_mids(cfg["labels"]), read_titles(cfg.get("titles"))
     requests = []
     for split, path in sorted(cfg["segments"].items()):
         for where, cells in csv_rows(path, f"segments.{split}", comment="#", skipinitialspace=True):
