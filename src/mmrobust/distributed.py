@@ -94,6 +94,7 @@ def init(world: World) -> None:
         if backend == "nccl":
             torch.cuda.set_device(world.device())
         dist.init_process_group(backend, rank=world.rank, world_size=world.size)
+        print(f"distributed: rank {world.rank} of {world.size} ({backend}, {world.device()})", flush=True)
 
 
 def shutdown() -> None:

@@ -1,5 +1,6 @@
 # Helpers shared by the rules. The package decides what each stage depends on (stage_spec), so
 # Snakemake reruns a stage exactly when its part of the config changes (the params trigger).
+import os
 import sys
 
 from mmrobust.config import experiment_settings, spec_json, validate_config
@@ -8,6 +9,26 @@ from mmrobust.errors import MmrobustError
 
 wildcard_constraints:
     dataset="[a-z0-9][a-z0-9_-]*",
+
+
+# A rule's cluster request when config `cluster.resources` names neither it nor `default`.
+RESOURCE_FALLBACK = {"gpus": 0, "tasks": 1, "nodes": 1, "cpus_per_task": 1, "mem_mb": 2000, "runtime": 60}
+
+
+def cluster_resources(rule_name):
+    """The job's SLURM request in the executor plugin's names, from config `cluster` (local runs
+    ignore them). tasks > 1: `mpi` keeps the plugin from wrapping the job in `srun -n1`, because
+    scripts/launch starts the processes with its own srun; GPU jobs get one process per GPU."""
+    cluster = config["cluster"]
+    res = {**RESOURCE_FALLBACK, **cluster["resources"].get("default", {}), **cluster["resources"].get(rule_name, {})}
+    out = {k: res[k] for k in ("tasks", "nodes", "cpus_per_task", "mem_mb", "runtime")}
+    if res["gpus"]:
+        out |= {"gpu": res["gpus"], "tasks_per_gpu": 1}
+    if res["tasks"] > 1:
+        out["mpi"] = "srun"
+    partition = os.environ.get("MMROBUST_SLURM_PARTITION") or cluster["partition"]
+    account = os.environ.get("MMROBUST_SLURM_ACCOUNT") or cluster["account"]
+    return out | ({"slurm_partition": partition} if partition else {}) | ({"slurm_account": account} if account else {})
 
 
 def check_config(config):

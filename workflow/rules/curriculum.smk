@@ -10,6 +10,8 @@ rule curriculum:
         spec=experiment_param("curriculum"),
         features=lambda wildcards, input: subpath(input.index, parent=True),
     threads: config["features"]["workers"]
+    resources:
+        **cluster_resources("curriculum"),
     log:
         "logs/curriculum/{experiment}.log",
     benchmark:

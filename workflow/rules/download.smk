@@ -9,6 +9,8 @@ rule download:
         spec=stage_param("download"),
         out=subpath(output.manifest, parent=True),
     threads: config["features"]["workers"]
+    resources:
+        **cluster_resources("download"),
     log:
         "logs/download/{dataset}.log",
     benchmark:

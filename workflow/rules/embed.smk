@@ -9,6 +9,8 @@ rule embed:
         spec=study_param("embed"),
         features=lambda wildcards, input: subpath(input.index, parent=True),
     threads: 1
+    resources:
+        **cluster_resources("embed"),
     log:
         "logs/embed/{experiment}/{task}.log",
     benchmark:

@@ -13,6 +13,8 @@ rule evaluate:
         models=lambda wildcards, input: subpath(input.models[0], parent=True),
         features=lambda wildcards, input: subpath(input.index, parent=True),
     threads: 1
+    resources:
+        **cluster_resources("evaluate"),
     log:
         "logs/evaluate/{experiment}/{task}/{method}.log",
     benchmark:
@@ -41,6 +43,8 @@ rule evaluate_wiseft:
         features=lambda wildcards, input: subpath(input.index, parent=True),
         dirs=lambda wildcards, input: " ".join(f"--{m} {subpath(input[m][0], parent=True)}" for m in ("models", "lp", "masd")),
     threads: 1
+    resources:
+        **cluster_resources("evaluate_wiseft"),
     log:
         "logs/evaluate/{experiment}/{task}/wiseft.log",
     benchmark:

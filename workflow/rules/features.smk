@@ -14,6 +14,8 @@ rule features:
         data=subpath(input.manifest, parent=True),
         out=subpath(output.index, parent=True),
     threads: config["features"]["workers"]
+    resources:
+        **cluster_resources("features"),
     log:
         "logs/features/{dataset}.log",
     benchmark:

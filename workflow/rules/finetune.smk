@@ -10,10 +10,12 @@ rule finetune:
         out=lambda wildcards, output: subpath(output.models[0], parent=True),
         flags=finetune_flags,
     threads: 1
+    resources:
+        **cluster_resources("finetune"),
     log:
         "logs/finetune/{experiment}/{task}/{method}.log",
     benchmark:
         "logs/benchmarks/finetune/{experiment}/{task}/{method}.tsv"
     shell:
-        "mmrobust finetune --spec {params.spec:q} --pretrained {input.model} --embeddings {input.embeddings}"
+        "scripts/launch {resources.tasks} mmrobust finetune --spec {params.spec:q} --pretrained {input.model} --embeddings {input.embeddings}"
         " --out {params.out} --selection {output.selection} {params.flags} --workers {threads} > {log} 2>&1"

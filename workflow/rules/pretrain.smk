@@ -11,10 +11,12 @@ rule pretrain:
         features=lambda wildcards, input: subpath(input.index, parent=True),
         scores=lambda wildcards, input: f"--scores {input.scores}" if "scores" in input.keys() else "",
     threads: config["features"]["workers"]
+    resources:
+        **cluster_resources("pretrain"),
     log:
         "logs/pretrain/{experiment}.log",
     benchmark:
         "logs/benchmarks/pretrain/{experiment}.tsv"
     shell:
-        "mmrobust pretrain --spec {params.spec:q} --features {params.features} --out {output.model}"
+        "scripts/launch {resources.tasks} mmrobust pretrain --spec {params.spec:q} --features {params.features} --out {output.model}"
         " --curves {output.curves} {params.scores} --workers {threads} > {log} 2>&1"
