@@ -10,8 +10,8 @@ from mmrobust.config import load_config
 from conftest import REPO, copy_workflow, snakemake_env
 
 # README.md, "The papers' datasets": the dry run's job counts
-JOBS = {"download": 5, "features": 5, "curriculum": 3, "pretrain": 6, "embed": 18, "finetune": 72, "evaluate": 54,
-        "evaluate_wiseft": 18, "report": 1, "all": 1}
+JOBS = {"clip_checkpoint": 1, "download": 5, "features": 5, "curriculum": 3, "pretrain": 6, "embed": 18, "finetune": 72,
+        "evaluate": 54, "evaluate_wiseft": 18, "report": 1, "all": 1}
 
 
 def test_paper_config_uses_catalogs_for_every_dataset():
@@ -26,9 +26,6 @@ def test_paper_config_uses_catalogs_for_every_dataset():
 
 def test_dry_run_plans_the_whole_study_without_data(tmp_path):
     copy_workflow(tmp_path)
-    clip = tmp_path / "checkpoints" / "clip" / "ViT-B-16.pt"  # a model file Snakemake checks as an input, not data
-    clip.parent.mkdir(parents=True)
-    clip.touch()
     result = subprocess.run(["snakemake", "-n", "--profile", "workflow/profiles/default", "--configfile", "config/paper.yaml",
                              "--replace-workflow-config"], cwd=tmp_path, capture_output=True, text=True, env=snakemake_env())
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
@@ -36,3 +33,12 @@ def test_dry_run_plans_the_whole_study_without_data(tmp_path):
     counts = {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", stats, re.MULTILINE)}
     assert {k: v for k, v in counts.items() if k != "total"} == JOBS
     assert not (tmp_path / "data").exists()
+
+
+def test_a_missing_clip_checkpoint_stops_with_where_to_put_it(tmp_path):
+    copy_workflow(tmp_path)
+    result = subprocess.run(["snakemake", "--profile", "workflow/profiles/default", "--configfile", "config/paper.yaml",
+                             "--replace-workflow-config", "checkpoints/clip/ViT-B-16.pt"], cwd=tmp_path, capture_output=True,
+                            text=True, env=snakemake_env())
+    assert result.returncode != 0
+    assert "missing checkpoints/clip/ViT-B-16.pt: save an open_clip ViT-B/16 state dict there" in result.stdout + result.stderr

@@ -67,6 +67,12 @@ def pretrain_inputs(wildcards):
     return inputs
 
 
+def clip_files():
+    """The CLIP checkpoints the experiments start from (init.from: clip)."""
+    inits = (experiment_settings(config, e)["pretrain"]["init"] for e in sorted(config["experiments"]))
+    return sorted({init["path"] for init in inits if init["from"] == "clip"})
+
+
 def curriculum_scores(wildcards):
     """The scores table when the experiment samples by curriculum."""
     if experiment_pretrain(wildcards)["curriculum"]["enabled"]:

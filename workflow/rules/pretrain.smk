@@ -20,3 +20,20 @@ rule pretrain:
     shell:
         "scripts/launch {resources.tasks} mmrobust pretrain --spec {params.spec:q} --features {params.features} --out {output.model}"
         " --curves {output.curves} {params.scores} --workers {threads} > {log} 2>&1"
+
+
+if clip_files():
+
+    rule clip_checkpoint:
+        """The CLIP weights of `init: {from: clip}`. No model hub is reachable from the nodes, so this job
+        only stops, saying where the file must go; once the file is there, it never runs."""
+        output:
+            clip_files(),
+        log:
+            "logs/clip_checkpoint.log",
+        benchmark:
+            "logs/benchmarks/clip_checkpoint.tsv"
+        localrule: True
+        shell:
+            "echo 'missing {output}: save an open_clip ViT-B/16 state dict there (torch.save of"
+            " model.state_dict()); see src/mmrobust/models/clip_init.py' | tee {log} >&2; exit 1"
