@@ -52,7 +52,7 @@ def slurm(tmp_path_factory) -> dict:
 
 
 def test_pipeline_through_sbatch_equals_the_local_run(slurm, projects, tmp_path):
-    project = make_project(tmp_path / "slurm")
+    project = make_project(tmp_path)
     log = sh(project, *BOUND, "snakemake", "--profile", "workflow/profiles/slurm", "--verbose",
              "--slurm-init-seconds-before-status-checks", "2", TARGET, timeout=480, env=slurm)
     calls = {m.group(1): line for line in log.splitlines() if "sbatch call" in line
