@@ -24,6 +24,7 @@ include: "workflow/rules/embed.smk"
 include: "workflow/rules/finetune.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/keep.smk"
 
 
 rule all:

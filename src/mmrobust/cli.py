@@ -173,6 +173,15 @@ def cmd_estimate(args: argparse.Namespace) -> None:
     print(estimate(load_config(args.config or DEFAULT_CONFIG), args.dataset), end="")
 
 
+def cmd_restore(args: argparse.Namespace) -> None:
+    from .keep import restore
+
+    restored = restore()
+    for out in restored:
+        print(f"restored {out}")
+    print(f"{len(restored)} output(s) restored from .mmrobust/kept")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mmrobust", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -250,6 +259,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", help="only this dataset (default: every dataset with a catalog)")
     p.set_defaults(func=cmd_estimate)
 
+    p = sub.add_parser("restore", help="put back the previous outputs of stages whose rerun was interrupted "
+                                       "(after Snakemake itself was killed; its onerror hook does this otherwise)")
+    p.set_defaults(func=cmd_restore)
+
     p = sub.add_parser("pack", help="publish a dataset folder as tar shards + SHA256SUMS for the http source")
     p.add_argument("data", help="dataset folder written by download")
     p.add_argument("out", help="folder to write the shards into")
@@ -260,6 +273,46 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 DISTRIBUTED = ("pretrain", "finetune")  # the stages that train data-parallel
+
+
+def _outputs(args: argparse.Namespace) -> tuple[Path, list[Path]] | None:
+    """(what the stage locks, the outputs it keeps) of a pipeline stage; None for other commands.
+    The outputs are the rule's declared ones: those are what Snakemake deletes."""
+    from .modalities import SUBSETS
+
+    out = Path(args.out) if getattr(args, "out", None) else None
+    outputs = {
+        "download": lambda: (out, [out / n for n in ("manifest.csv", "media", "skipped.csv", "meta")]),
+        "features": lambda: (out, [out / n for n in ("shards", "index.csv", "skipped.csv", "summary.json")]),
+        "curriculum": lambda: (Path(args.scores), [Path(args.scores), Path(args.warmup), Path(args.curves)]),
+        "pretrain": lambda: (out, [out, Path(args.curves)]),
+        "embed": lambda: (out, [out]),
+        "finetune": lambda: (out, [*(out / f"{s}.pt" for s in SUBSETS), Path(args.selection)]),
+        "evaluate": lambda: (out, [out, *([Path(args.sweep)] if args.sweep else [])]),
+        "report": lambda: (out, [out / "metrics.json", out / "tables", out / "plots"]),
+    }.get(args.command)
+    return outputs() if outputs else None
+
+
+def _rank_zero(command: str) -> bool:
+    if command in DISTRIBUTED and ("WORLD_SIZE" in os.environ or "MMROBUST_DISTRIBUTED" in os.environ):
+        from .distributed import world_from_env
+
+        return world_from_env().main
+    return True
+
+
+def _run(args: argparse.Namespace) -> int | None:
+    """The command, and for a pipeline stage: its output locked, and its outputs kept once complete
+    (mmrobust.keep), so that a failed or killed rerun under Snakemake loses nothing."""
+    from .keep import guarded
+
+    stage = _outputs(args)
+    if stage is None:
+        return args.func(args)
+    lock, outputs = stage
+    with guarded(outputs, lock, _rank_zero(args.command)):
+        return args.func(args)
 
 
 def _single_process(command: str) -> None:
@@ -274,7 +327,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         _single_process(args.command)
-        code = args.func(args)
+        code = _run(args)
     except MmrobustError as exc:
         print(f"mmrobust: error: {exc}", file=sys.stderr)
         return 2
