@@ -2,9 +2,12 @@
 variant; seeded, independent of input order, the same on every machine."""
 from __future__ import annotations
 
+import hashlib
+import json
 import random
 import re
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
@@ -12,7 +15,7 @@ from mmrobust.data.catalog import ClipRequest, requests
 from mmrobust.data.catalog.splits import part_sizes, random_split
 from mmrobust.errors import MmrobustError
 
-from catalog_configs import dataset
+from catalog_configs import FIXTURES, dataset
 
 EIGHTY_TWENTY = {"from": "all", "into": {"train": 0.8, "eval": 0.2}, "seed": 0}
 
@@ -38,10 +41,26 @@ def test_split_does_not_depend_on_input_order():
     assert {r.id: r.split for r in random_split(shuffled, EIGHTY_TWENTY)} == assignment
 
 
+def _by_hand(seed: int) -> tuple[set[str], set[str]]:
+    """(eval, train) of the fixture's 80/20, from splits.py's definition and not its code: the 10
+    ids of the captions file ordered by the SHA-256 digest of the UTF-8 text "SEED/ID"; the parts
+    in name order (eval before train) take floor(0.2 x 10) = 2 and floor(0.8 x 10) = 8 of them."""
+    ids = [Path(e["filename"]).stem for e in json.loads((FIXTURES / "imagenet_captions/imagenet_captions.json").read_text())]
+    assert len(ids) == 10
+    order = sorted(ids, key=lambda i: hashlib.sha256(f"{seed}/{i}".encode()).digest())
+    return set(order[:2]), set(order[2:])
+
+
 def test_fixture_split_is_pinned():
     """The assignment is a hash of (seed, id): these ids are in eval on any machine, any numpy."""
     found = requests(dataset("imagenet_captions"))
     assert Counter(r.split for r in found) == {"train": 8, "eval": 2}
+    for seed in (0, 1):
+        reseeded = requests(dataset("imagenet_captions", random_split={**EIGHTY_TWENTY, "seed": seed}))
+        eval_ids, train_ids = _by_hand(seed)
+        assert {r.id for r in reseeded if r.split == "eval"} == eval_ids
+        assert {r.id for r in reseeded if r.split == "train"} == train_ids
+    # Pinned as well, so a change of the definition itself (the hash, the text hashed) shows here.
     assert [r.id for r in found if r.split == "eval"] == ["n01440764_10026", "n01491361_10052"]
     reseeded = requests(dataset("imagenet_captions", random_split={**EIGHTY_TWENTY, "seed": 1}))
     assert [r.id for r in reseeded if r.split == "eval"] != ["n01440764_10026", "n01491361_10052"]

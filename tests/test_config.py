@@ -100,3 +100,22 @@ def test_snakemake_stops_at_start_on_bad_config(tmp_path):
     assert result.returncode != 0
     assert f"config/config.yaml+{override}: features.audio.n_mels: 'lots' is not of type 'integer'" in result.stderr + result.stdout
     assert not (tmp_path / "data").exists()
+
+
+@pytest.mark.parametrize("target, field, what, known", [
+    ("checkpoints/nosuch/model.pt", "experiments", "experiment 'nosuch'", "curriculum, harmonized, realign, vatt"),
+    ("results/nosuch/multilabel/wiseft/sweep.csv", "experiments", "experiment 'nosuch'", "curriculum, harmonized, realign, vatt"),
+    ("checkpoints/nosuch/multilabel/lp/VA.pt", "experiments", "experiment 'nosuch'", "curriculum, harmonized, realign, vatt"),
+    ("embeddings/vatt/nosuch.pt", "study.tasks", "task 'nosuch'", "multilabel, singlelabel"),
+    ("features/nosuch/summary.json", "datasets", "dataset 'nosuch'", "synthetic"),
+])
+def test_snakemake_target_of_an_unknown_name_is_one_line(tmp_path, target, field, what, known):
+    copy_workflow(tmp_path)
+    tiny = tmp_path / "config" / "tiny.yaml"
+    result = subprocess.run(["snakemake", "-n", "--configfile", str(tiny), "--", target], cwd=tmp_path,
+                            capture_output=True, text=True, env=snakemake_env())
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    errors = [line for line in output.splitlines() if "rror" in line or "xception" in line or "Traceback" in line]
+    assert errors == [f"mmrobust: error: config/config.yaml+{tiny}: {field}: a target asks for {what}, "
+                      f"which is not configured (known: {known})"], output

@@ -6,9 +6,15 @@ import pytest
 import torch
 
 from conftest import dump_config, run_cli
-from mmrobust.evaluate.matrix import read_matrix
+from mmrobust.config import study_spec
+from mmrobust.downstream.embed import split_embeddings
+from mmrobust.downstream.model import Classifier
+from mmrobust.evaluate.matrix import column, read_matrix
 from mmrobust.modalities import SUBSETS
+from mmrobust.models.config import ModelConfig
+from mmrobust.models.vatt import create_model
 from mmrobust.train import checkpoint
+from mmrobust.train.data import ClipSet
 from mmrobust.train.pretrain import build_model
 
 
@@ -37,8 +43,7 @@ def study(tiny_config, tiny_features, tmp_path_factory):
             "--features", str(tiny_features), "--out", str(root / f"{method}_matrix.csv"))
     cli("evaluate", "--method", "wiseft", "--embeddings", str(root / "emb.pt"), "--models", str(root / "wiseft"),
         "--features", str(tiny_features), "--out", str(root / "wiseft_matrix.csv"), "--sweep", str(root / "sweep.csv"),
-        "--pretrained", str(root / "model.pt"), "--lp", str(root / "lp"), "--masd", str(root / "masd"),
-        "--lp-matrix", str(root / "lp_matrix.csv"), "--masd-matrix", str(root / "masd_matrix.csv"))
+        "--pretrained", str(root / "model.pt"), "--lp", str(root / "lp"), "--masd", str(root / "masd"))
     return root
 
 
@@ -77,15 +82,48 @@ def test_masd_on_two_processes_trains_as_on_one(study, tiny_features):
             assert float(row_one["val_metric"]) == pytest.approx(float(row_two["val_metric"]), abs=1e-3)
 
 
+def read_sweep(path) -> dict[tuple[str, str, str], float]:
+    with open(path) as fh:
+        return {(r["alpha"], r["eval_set"], r["train_set"]): float(r["value"]) for r in csv.DictReader(fh)}
+
+
 def test_matrices_are_complete_and_the_sweep_ends_are_lp_and_masd(study):
+    """The sweep evaluates the interpolated model at every α; the lp matrix comes from the cached
+    embeddings and the masd matrix from the masd checkpoints, so the ends agreeing is a check."""
     matrices = {m: read_matrix(study / f"{m}_matrix.csv") for m in ("lp", "ft", "masd", "wiseft")}
     for matrix in matrices.values():
         assert len(matrix) == 49 and all(0 <= v <= 1 for v in matrix.values())
-    with open(study / "sweep.csv") as fh:
-        sweep = {(r["alpha"], r["eval_set"], r["train_set"]): float(r["value"]) for r in csv.DictReader(fh)}
+    sweep = read_sweep(study / "sweep.csv")
     assert {a for a, _, _ in sweep} == {"0", "0.25", "0.5", "0.75", "1"}
     for alpha, method in (("0", "lp"), ("1", "masd"), ("0.75", "wiseft")):
         assert all(sweep[alpha, e, t] == pytest.approx(v, abs=1e-6) for (e, t), v in matrices[method].items())
+    # the two ends differ, so matching each of them is not a coincidence of a flat sweep
+    assert any(sweep["0", e, t] != sweep["1", e, t] for e in SUBSETS for t in SUBSETS)
+
+
+def test_sweep_rows_are_the_model_built_here_by_plain_arithmetic(study, tiny_config, tiny_features):
+    """θ = α θ_masd + (1 - α) θ_lp, computed here from the pretrained model + lp head and the masd
+    checkpoint (not with the project's lerp), encoded and scored, is the sweep's row at each α."""
+    spec = study_spec("evaluate", tiny_config, "multilabel", "wiseft")
+    cache = checkpoint.read(study / "emb.pt")
+    clips = ClipSet(tiny_features, spec["task"]["eval"], spec["features"])
+    pretrained = checkpoint.read(study / "model.pt")
+    sweep = read_sweep(study / "sweep.csv")
+    for train_set in ("VA", "T"):
+        head = checkpoint.read(study / "lp" / f"{train_set}.pt")["head"]
+        lp = {f"encoder.{k}": v for k, v in pretrained["state_dict"].items()} | {f"head.{k}": v for k, v in head.items()}
+        masd = checkpoint.read(study / "masd" / f"{train_set}.pt")["state_dict"]
+        assert lp.keys() == masd.keys()
+        for alpha in (0.0, 0.25, 0.75, 1.0):
+            theta = {k: alpha * masd[k] + (1 - alpha) * lp[k] if lp[k].is_floating_point()
+                     else (masd[k] if alpha >= 0.5 else lp[k]) for k in lp}
+            model = Classifier(create_model(ModelConfig.from_dict(pretrained["model_config"])), len(cache["classes"]))
+            model.load_state_dict(theta)
+            with torch.no_grad():
+                embeddings, has = split_embeddings(model.encoder, clips, spec["batch_size"])
+                expected = column(model.head, embeddings, has, cache["eval"]["targets"], cache["kind"], train_set)
+            for (eval_set, _), value in expected.items():
+                assert sweep[f"{alpha:g}", eval_set, train_set] == pytest.approx(value, abs=2e-6), (alpha, eval_set, train_set)
 
 
 def test_report_writes_tables_figures_and_metrics(study, tiny_config, tiny_features, tmp_path):

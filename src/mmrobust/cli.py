@@ -142,8 +142,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
     _threads(args)
     run_evaluate(_spec(args, "evaluate"), Path(args.embeddings), Path(args.models), Path(args.out), _path(args.features),
-                 _path(args.sweep), _path(args.pretrained), _path(args.lp), _path(args.masd), _path(args.lp_matrix),
-                 _path(args.masd_matrix))
+                 _path(args.sweep), _path(args.pretrained), _path(args.lp), _path(args.masd))
 
 
 def cmd_report(args: argparse.Namespace) -> None:
@@ -236,8 +235,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--models", required=True, help="folder of the method's <M_T>.pt")
     p.add_argument("--out", required=True, help="matrix CSV to write")
     p.add_argument("--sweep", help="α-sweep CSV to write (wiseft)")
-    p.add_argument("--lp-matrix", help="the lp matrix CSV (wiseft sweep, α = 0)")
-    p.add_argument("--masd-matrix", help="the masd matrix CSV (wiseft sweep, α = 1)")
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("report", help="tables, plots and metrics.json from every matrix")

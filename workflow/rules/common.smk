@@ -1,5 +1,6 @@
 # Helpers shared by the rules. The package decides what each stage depends on (stage_spec), so
 # Snakemake reruns a stage exactly when its part of the config changes (the params trigger).
+import functools
 import os
 import sys
 
@@ -31,33 +32,64 @@ def cluster_resources(rule_name):
     return out | ({"slurm_partition": partition} if partition else {}) | ({"slurm_account": account} if account else {})
 
 
-def check_config(config):
+def config_files():
     # Name the files the user gave: the Snakefile's configfile plus any --configfile.
     given = [str(f) for f in workflow.overwrite_configfiles or []]
-    files = given if workflow.config_settings.replace_workflow_config else ["config/config.yaml", *given]
+    return "+".join(given if workflow.config_settings.replace_workflow_config else ["config/config.yaml", *given])
+
+
+def check_config(config):
     try:
-        validate_config(config, "+".join(files))
+        validate_config(config, config_files())
     except MmrobustError as exc:
         sys.exit(f"mmrobust: error: {exc}")
 
 
+# wildcard -> (config field, its names). Constraints built from these names would only make
+# Snakemake say "No rule to produce ..."; the input functions below say which names exist.
+NAMED = {"experiment": ("experiments", lambda: config["experiments"]),
+         "task": ("study.tasks", lambda: config["study"]["tasks"]),
+         "dataset": ("datasets", lambda: config["datasets"])}
+
+
+def known_names(function):
+    """An input or params function that first stops the run in one line when the job's experiment,
+    task or dataset is not in the config (a target such as checkpoints/nosuch/model.pt), and turns
+    MmrobustError into one line as well; Snakemake would print an exception block for either.
+    sys.exit because SystemExit passes through Snakemake's handling of input-function errors."""
+    @functools.wraps(function)
+    def checked(wildcards, *args, **kwargs):
+        for wildcard, (field, names) in NAMED.items():
+            value = wildcards.get(wildcard)
+            if value is not None and value not in names():
+                sys.exit(f"mmrobust: error: {config_files()}: {field}: a target asks for {wildcard} {value!r}, "
+                         f"which is not configured (known: {', '.join(sorted(names()))})")
+        try:
+            return function(wildcards, *args, **kwargs)
+        except MmrobustError as exc:
+            sys.exit(f"mmrobust: error: {exc}")
+    return checked
+
+
 def stage_param(stage):
-    return lambda wildcards: spec_json(stage, config, wildcards.dataset)
+    return known_names(lambda wildcards: spec_json(stage, config, wildcards.dataset))
 
 
 wildcard_constraints:
     experiment="[a-z0-9][a-z0-9_-]*",
 
 
+@known_names
 def experiment_pretrain(wildcards):
     """The experiment's merged pretrain settings (pretrain + its overrides)."""
     return experiment_settings(config, wildcards.experiment)["pretrain"]
 
 
 def experiment_param(stage):
-    return lambda wildcards: spec_json(stage, config, wildcards.experiment)
+    return known_names(lambda wildcards: spec_json(stage, config, wildcards.experiment))
 
 
+@known_names
 def pretrain_inputs(wildcards):
     """The pretraining split's features, and the CLIP checkpoint when the model starts from one."""
     pre = experiment_pretrain(wildcards)
@@ -73,6 +105,7 @@ def clip_files():
     return sorted({init["path"] for init in inits if init["from"] == "clip"})
 
 
+@known_names
 def curriculum_scores(wildcards):
     """The scores table when the experiment samples by curriculum."""
     if experiment_pretrain(wildcards)["curriculum"]["enabled"]:
@@ -91,22 +124,25 @@ wildcard_constraints:
 
 
 def study_param(stage):
-    return lambda wildcards: study_spec_json(stage, config, wildcards.get("task"), wildcards.get("method"))
+    return known_names(lambda wildcards: study_spec_json(stage, config, wildcards.get("task"), wildcards.get("method")))
 
 
 def features_of(dataset):
     return {"index": f"features/{dataset}/index.csv", "shards": f"features/{dataset}/shards"}
 
 
+@known_names
 def task_features(wildcards):
     return features_of(config["study"]["tasks"][wildcards.task]["dataset"])
 
 
+@known_names
 def method_models(wildcards, method):
     return expand("checkpoints/{experiment}/{task}/{method}/{train_set}.pt", experiment=wildcards.experiment,
                   task=wildcards.task, method=method, train_set=SUBSETS)
 
 
+@known_names
 def finetune_inputs(wildcards):
     """lp reads the cached embeddings; ft and masd the task's clips and the lp heads; masd also D_SD's
     clips; wiseft the lp heads and the masd models."""

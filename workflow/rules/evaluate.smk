@@ -25,7 +25,7 @@ rule evaluate:
 
 
 rule evaluate_wiseft:
-    """The WiSE-FT matrix at the configured α, and the α sweep (α = 0 and 1 are the lp and masd matrices)."""
+    """The WiSE-FT matrix at the configured α, and the α sweep (every α evaluated, 0 and 1 too)."""
     input:
         unpack(task_features),
         embeddings="embeddings/{experiment}/{task}.pt",
@@ -33,8 +33,6 @@ rule evaluate_wiseft:
         models=lambda wildcards: method_models(wildcards, "wiseft"),
         lp=lambda wildcards: method_models(wildcards, "lp"),
         masd=lambda wildcards: method_models(wildcards, "masd"),
-        lp_matrix="results/{experiment}/{task}/lp/matrix.csv",
-        masd_matrix="results/{experiment}/{task}/masd/matrix.csv",
     output:
         matrix="results/{experiment}/{task}/wiseft/matrix.csv",
         sweep="results/{experiment}/{task}/wiseft/sweep.csv",
@@ -51,5 +49,5 @@ rule evaluate_wiseft:
         "logs/benchmarks/evaluate/{experiment}/{task}/wiseft.tsv"
     shell:
         "mmrobust evaluate --spec {params.spec:q} --embeddings {input.embeddings} {params.dirs} --features {params.features}"
-        " --pretrained {input.model} --lp-matrix {input.lp_matrix} --masd-matrix {input.masd_matrix}"
+        " --pretrained {input.model}"
         " --out {output.matrix} --sweep {output.sweep} --workers {threads} > {log} 2>&1"

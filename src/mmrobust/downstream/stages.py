@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from ..distributed import World
 from ..errors import MmrobustError
-from ..evaluate.matrix import column, read_matrix, write_matrix
+from ..evaluate.matrix import column, write_matrix
 from ..fileio import atomic_write_text, csv_text, sha256_file
 from ..modalities import SUBSETS
 from ..train import checkpoint
@@ -161,7 +161,7 @@ def _lp_classifier(pretrained: Path, head_path: Path) -> Classifier:
 
 def run_evaluate(spec: dict, embeddings: Path, models_dir: Path, out: Path, features_dir: Path | None = None,
                  sweep: Path | None = None, pretrained: Path | None = None, lp_dir: Path | None = None,
-                 masd_dir: Path | None = None, lp_matrix: Path | None = None, masd_matrix: Path | None = None) -> None:
+                 masd_dir: Path | None = None) -> None:
     """The 7 x 7 matrix of one method; for wiseft also the α sweep."""
     cache = _read_cache(embeddings)
     y, kind, method = cache["eval"]["targets"], cache["kind"], spec["method"]
@@ -186,16 +186,17 @@ def run_evaluate(spec: dict, embeddings: Path, models_dir: Path, out: Path, feat
     for subset in SUBSETS:
         matrix |= evaluate(load_classifier(models_dir / f"{subset}.pt")[0], subset)
     if method == "wiseft":
-        if None in (sweep, pretrained, lp_dir, masd_dir, lp_matrix, masd_matrix):
-            raise MmrobustError("evaluate wiseft: needs --sweep, --pretrained, --lp, --masd, --lp-matrix and --masd-matrix")
-        ends = {0.0: read_matrix(lp_matrix), 1.0: read_matrix(masd_matrix), spec["wiseft"]["alpha"]: matrix}
-        _sweep(spec["wiseft"]["sweep"], ends, evaluate, sweep, pretrained, lp_dir, masd_dir)
+        if None in (sweep, pretrained, lp_dir, masd_dir):
+            raise MmrobustError("evaluate wiseft: needs --sweep, --pretrained, --lp and --masd")
+        _sweep(spec["wiseft"]["sweep"], {spec["wiseft"]["alpha"]: matrix}, evaluate, sweep, pretrained, lp_dir, masd_dir)
     write_matrix(out, matrix)
 
 
 def _sweep(alphas, known: dict, evaluate, out: Path, pretrained: Path, lp_dir: Path, masd_dir: Path) -> None:
-    """p(M_E, M_T) for each α of the sweep. α = 0 is θ_lp and α = 1 θ_masd exactly (lerp), so those
-    matrices are read from their evaluations (`known`), as is the job's own α."""
+    """p(M_E, M_T) of the interpolated model at each α of the sweep, α = 0 and 1 included: they are
+    not copied from the lp and masd matrices, so that agreeing with them checks the interpolation and
+    the two evaluation paths (lp's reads cached embeddings). Only the job's own α, whose models were
+    just evaluated, comes from `known`."""
     rows = []
     for alpha in sorted(set(alphas)):
         if alpha in known:

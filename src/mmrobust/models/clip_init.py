@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 
 from ..errors import MmrobustError
+from ..safeload import load_tensors
 
 _BLOCK = {"ln_1": "norm1", "attn.in_proj_weight": "attn.qkv.weight", "attn.in_proj_bias": "attn.qkv.bias",
           "attn.out_proj": "attn.proj", "ln_2": "norm2", "mlp.c_fc": "mlp.fc1", "mlp.c_proj": "mlp.fc2"}
@@ -68,16 +69,33 @@ def clip_targets(model, clip: dict[str, torch.Tensor]) -> dict[str, torch.Tensor
     return out
 
 
-def init_from_clip(model, path: str | Path) -> dict[str, list[str]]:
-    """Copy every CLIP tensor whose shape fits; returns {"copied": [...], "skipped": [...]} (our keys)."""
-    from open_clip.factory import load_state_dict
-
+def read_clip(path: str | Path) -> dict[str, torch.Tensor]:
+    """The CLIP state dict in the file, as open_clip's load_state_dict reads it (safetensors, a bare
+    state dict, or {"state_dict": ...} with DataParallel's `module.` prefixes), but weights-only:
+    a downloaded .pt cannot run code. TorchScript archives (OpenAI's original files) are refused."""
     try:
-        clip = load_state_dict(str(path))
+        if str(path).endswith(".safetensors"):
+            from safetensors.torch import load_file
+
+            clip = load_file(str(path), device="cpu")
+        else:
+            clip = load_tensors(path, "CLIP checkpoint")
     except FileNotFoundError:
         raise MmrobustError(f"{path}: init.path: CLIP checkpoint not found") from None
-    except Exception as exc:
+    except MmrobustError as exc:  # "<path>: refused ..." -> "<path>: init.path: refused ..."
+        raise MmrobustError(f"{path}: init.path: {str(exc).removeprefix(f'{path}: ')}") from None
+    except Exception as exc:  # a damaged safetensors file
         raise MmrobustError(f"{path}: init.path: not a readable CLIP checkpoint ({type(exc).__name__}: {exc})") from None
+    if isinstance(clip, dict) and isinstance(clip.get("state_dict"), dict):
+        clip = clip["state_dict"]
+    if not isinstance(clip, dict) or not clip or not all(isinstance(v, torch.Tensor) for v in clip.values()):
+        raise MmrobustError(f"{path}: init.path: not a CLIP state dict (expected names -> tensors)")
+    return {(k[len("module."):] if str(k).startswith("module.") else k): v for k, v in clip.items()}
+
+
+def init_from_clip(model, path: str | Path) -> dict[str, list[str]]:
+    """Copy every CLIP tensor whose shape fits; returns {"copied": [...], "skipped": [...]} (our keys)."""
+    clip = read_clip(path)
     own = model.state_dict()
     copied, skipped = [], []
     with torch.no_grad():

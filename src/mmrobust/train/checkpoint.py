@@ -14,6 +14,7 @@ from ..errors import MmrobustError
 from ..fileio import atomic_write_bytes
 from ..models.config import ModelConfig
 from ..models.vatt import create_model
+from ..safeload import load_tensors
 
 
 def save(path: str | os.PathLike, payload: dict) -> None:
@@ -30,12 +31,14 @@ def model_payload(model, **extra) -> dict:
 
 
 def read(path: str | os.PathLike) -> dict:
+    """A checkpoint's payload, loaded weights-only: a file from elsewhere cannot run code."""
     try:
-        return torch.load(Path(path), map_location="cpu", weights_only=False)
+        payload = load_tensors(Path(path))
     except FileNotFoundError:
         raise MmrobustError(f"{path}: checkpoint not found") from None
-    except Exception as exc:  # a truncated or foreign file
-        raise MmrobustError(f"{path}: not a readable checkpoint ({type(exc).__name__}: {exc})") from None
+    if not isinstance(payload, dict):
+        raise MmrobustError(f"{path}: not an mmrobust checkpoint (holds a {type(payload).__name__}, not a dict)")
+    return payload
 
 
 def load_model(path: str | os.PathLike):

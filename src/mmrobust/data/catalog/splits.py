@@ -2,6 +2,8 @@
 
 The order is a hash of (seed, clip id), not a random generator's stream, so it is the same on
 every machine and every numpy version; the input is sorted, so file order does not matter.
+Exactly: clips ascending by the SHA-256 digest of the UTF-8 text f"{seed}/{clip_id}" (ties, which
+need equal ids, by id).
 Each part gets floor(fraction x n) clips, in part-name order; the clips the rounding leaves over
 (fewer than the number of parts) are left out: 80/20 of ImageNet-Captions' 448,896 examples
 gives seed 003's 359,116 + 89,779, one example fewer.
