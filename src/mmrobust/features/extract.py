@@ -94,6 +94,8 @@ def _index_csv(entries: list[IndexEntry]) -> str:
 def extract(dataset_dir: Path, out: Path, spec: dict, workers: int) -> dict:
     """Build `out`; fail (keeping any earlier `out`) past `max_skipped_fraction` dropped clips."""
     rows = read_manifest(dataset_dir / "manifest.csv")
+    if not rows:  # download refuses this too; a hand-made or older manifest may still be empty
+        raise MmrobustError(f"{dataset_dir / 'manifest.csv'}: no clips to extract features from; earlier features were kept")
     earlier = read_report(dataset_dir / "skipped.csv") if (dataset_dir / "skipped.csv").exists() else []
     tokenizer(spec["text"]["context_length"])  # load once here; forked workers inherit it
     with staged_dir(out) as stage:
