@@ -238,3 +238,113 @@ def test_snakemake_download_logs_the_label_findings(tmp_path, clip):
     assert "labels: 'CAT', 'Cat ', 'cat' differ only by case or spaces" in log
     assert "labels: 'bird' occurs only in evaluation split(s) eval" in log
     assert json.loads((project / "data" / "mine" / "meta" / "labels.json").read_text())["only_in_evaluation_splits"] == ["Owl", "bird"]
+
+
+# --- item 8: no aspect ratio loses its video; a lost modality counts -------------------------
+
+ASPECTS = {"wide": (72, 40), "small": (48, 32), "three_two": (72, 48), "tall": (40, 72)}
+
+
+def test_snakemake_features_keep_the_video_of_every_aspect_ratio_at_short_side_40(tmp_path):
+    root = tmp_path / "clips"
+    (root / "train").mkdir(parents=True)
+    for name, size in ASPECTS.items():
+        make_clip(root / "train" / f"{name}.mp4", size=size, seconds=1.0)
+    (tmp_path / "project").mkdir()
+    project = copy_workflow(tmp_path / "project")
+    (project / "config" / "mine.yaml").write_text(f"datasets:\n  mine:\n    source: local\n    local: {{path: {root}}}\n")
+    # config/tiny.yaml stores frames at short side 40
+    result, output = snakemake(project, "features/mine/summary.json", "--configfile", "config/tiny.yaml", "config/mine.yaml")
+    assert result.returncode == 0, output
+    summary = json.loads((project / "features" / "mine" / "summary.json").read_text())
+    assert summary["video_short_side"] == 40
+    assert summary["splits"]["train"] == {"clips": 4, "with_audio": 4, "with_text": 0, "with_video": 4}
+    assert summary["report"] == {}
+    assert (project / "features" / "mine" / "skipped.csv").read_text().splitlines() == ["id,path,stage,action,reason"]
+
+
+def zero_video(src, dst):
+    """A copy of `src` whose video packets are all zero bytes: the stream is there, it does not decode;
+    the audio packets are untouched, so the clip is kept without video."""
+    import av
+
+    with av.open(str(src)) as inp, av.open(str(dst), "w", format="mp4") as out:
+        streams = {s.index: out.add_stream_from_template(s) for s in inp.streams}
+        for packet in inp.demux():
+            if packet.dts is None:
+                continue
+            index = packet.stream.index
+            if packet.stream.type == "video":
+                blank = av.Packet(bytes(packet.size))
+                blank.pts, blank.dts, blank.time_base = packet.pts, packet.dts, packet.time_base
+                blank.is_keyframe = packet.is_keyframe
+                packet = blank
+            packet.stream = streams[index]
+            out.mux(packet)
+    return dst
+
+
+@pytest.fixture(scope="module")
+def lost_video(tmp_path_factory):
+    """data/ of 4 clips, 3 of which lose their video (audio decodes): 75% of the video lost."""
+    root = tmp_path_factory.mktemp("lost") / "clips"
+    (root / "train").mkdir(parents=True)
+    good = make_clip(root / "train" / "a.mp4", seconds=1.0)
+    for name in ("b", "c", "d"):
+        zero_video(good, root / "train" / f"{name}.mp4")
+    data = root.parent / "data"
+    assert run_cli("download", "--spec", local_spec(root), "--out", str(data)).returncode == 0
+    return data
+
+
+def features_spec(config, **changes):
+    return json.dumps({"features": {**{k: v for k, v in config["features"].items() if k != "workers"}, **changes}})
+
+
+def test_losing_most_video_fails_features_with_one_line_and_keeps_earlier_features(tmp_path, config, lost_video):
+    out = tmp_path / "features"
+    first = run_cli("features", "--spec", features_spec(config, max_skipped_fraction=1.0), "--data", str(lost_video), "--out", str(out))
+    assert first.returncode == 0, first.stderr
+    assert json.loads((out / "summary.json").read_text())["splits"]["train"]["with_video"] == 1
+    before = tree_digest(out)
+    result = run_cli("features", "--spec", features_spec(config, max_skipped_fraction=0.05), "--data", str(lost_video), "--out", str(out))
+    assert_one_line_error(result, f"{lost_video / 'manifest.csv'}: video: lost in 3 of 4 clips that have it (75.0%), "
+                                  "above features.max_skipped_fraction = 0.05 (most common: video decode failed)",
+                          "earlier features were kept")
+    assert "lost video of b (media/train/b.mp4, features): video decode failed" in result.stderr
+    assert tree_digest(out) == before
+
+
+def test_losing_few_video_streams_passes(tmp_path, config, lost_video):
+    # 3 of 4 lost: 75% passes a 0.8 threshold, and the report still lists each lost stream
+    out = tmp_path / "features"
+    result = run_cli("features", "--spec", features_spec(config, max_skipped_fraction=0.8), "--data", str(lost_video), "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    rows = (out / "skipped.csv").read_text().splitlines()[1:]
+    assert [r.split(",")[:4] for r in rows] == [[n, f"media/train/{n}.mp4", "features", "dropped_video"] for n in "bcd"]
+
+
+def test_losing_most_captions_fails_features_naming_text(tmp_path, config, clip):
+    root = folder(tmp_path / "clips", clip, {"train/a.mp4": None, "train/b.mp4": None, "train/c.mp4": None,
+                                             "train/c.txt": "a caption"})
+    for name in ("a", "b"):
+        (root / "train" / f"{name}.txt").write_bytes("caf\xe9".encode("latin-1"))
+    data = tmp_path / "data"
+    assert run_cli("download", "--spec", local_spec(root), "--out", str(data)).returncode == 0
+    result = run_cli("features", "--spec", features_spec(config, max_skipped_fraction=0.5), "--data", str(data),
+                     "--out", str(tmp_path / "features"))
+    assert_one_line_error(result, "text: lost in 2 of 3 clips that have it (66.7%), above features.max_skipped_fraction = 0.5 "
+                                  "(most common: caption is not UTF-8)")
+    assert not (tmp_path / "features").exists()
+
+
+def test_features_refuses_when_no_clip_is_left_even_at_fraction_1(tmp_path, config, clip):
+    root = folder(tmp_path / "clips", clip, {})
+    (root / "train").mkdir(parents=True)
+    (root / "train" / "a.mp4").write_bytes(b"not a video")
+    data = tmp_path / "data"
+    assert run_cli("download", "--spec", local_spec(root), "--out", str(data)).returncode == 0
+    result = run_cli("features", "--spec", features_spec(config, max_skipped_fraction=1.0), "--data", str(data),
+                     "--out", str(tmp_path / "features"))
+    assert_one_line_error(result, "1 of 1 clips (100.0%) could not be used, none is left (most common: opening the container failed)")
+    assert not (tmp_path / "features").exists()
