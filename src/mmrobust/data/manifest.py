@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import math
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -38,9 +39,12 @@ def _number(value: str, source: str, key: str) -> float | None:
     if value.strip() == "":
         return None
     try:
-        return float(value)
+        number = float(value)
     except ValueError:
         raise MmrobustError(f"{source}: {key}: {value!r} is not a number") from None
+    if not math.isfinite(number):  # float() reads "nan" and "inf"; neither is a time
+        raise MmrobustError(f"{source}: {key}: {value!r} is not a finite number")
+    return number
 
 
 def _cell(value: float | None) -> str:

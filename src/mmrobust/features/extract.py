@@ -92,8 +92,11 @@ def _index_csv(entries: list[IndexEntry]) -> str:
 
 
 def extract(dataset_dir: Path, out: Path, spec: dict, workers: int) -> dict:
-    """Build `out`; fail (keeping any earlier `out`) past `max_skipped_fraction` dropped clips."""
+    """Build `out`; fail (keeping any earlier `out`) past `max_skipped_fraction` dropped clips, or
+    past that fraction of one modality lost (dropped_<modality>) among the clips that have it."""
     rows = read_manifest(dataset_dir / "manifest.csv")
+    if not rows:  # download refuses this too; a hand-made or older manifest may still be empty
+        raise MmrobustError(f"{dataset_dir / 'manifest.csv'}: no clips to extract features from; earlier features were kept")
     earlier = read_report(dataset_dir / "skipped.csv") if (dataset_dir / "skipped.csv").exists() else []
     tokenizer(spec["text"]["context_length"])  # load once here; forked workers inherit it
     with staged_dir(out) as stage:
@@ -115,15 +118,38 @@ def extract(dataset_dir: Path, out: Path, spec: dict, workers: int) -> dict:
         atomic_write_text(stage / "index.csv", _index_csv(entries))
         summary = _summary(entries, skips, total, spec)
         atomic_write_text(stage / "summary.json", json.dumps(summary, indent=2, sort_keys=True) + "\n")
-        if total and len(dropped) / total > spec["max_skipped_fraction"]:
+        manifest = dataset_dir / "manifest.csv"
+        # an empty features folder is no result even with max_skipped_fraction = 1
+        if total and (len(dropped) / total > spec["max_skipped_fraction"] or not entries):
             for s in sorted(dropped):
                 print(f"skipped {s.id} ({s.path}, {s.stage}): {s.reason}", file=sys.stderr)
-            worst = Counter(s.reason.split(" (")[0] for s in dropped).most_common(1)[0][0]
             raise MmrobustError(
-                f"{dataset_dir / 'manifest.csv'}: {len(dropped)} of {total} clips ({len(dropped) / total:.1%}) could not be used, "
-                f"above features.max_skipped_fraction = {spec['max_skipped_fraction']} (most common: {worst}); "
-                f"they are listed above; earlier features were kept")
+                f"{manifest}: {len(dropped)} of {total} clips ({len(dropped) / total:.1%}) could not be used, "
+                + (f"above features.max_skipped_fraction = {spec['max_skipped_fraction']}" if entries else "none is left")
+                + f" (most common: {_most_common(dropped)}); they are listed above; earlier features were kept")
+        _check_modalities(entries, skips, spec["max_skipped_fraction"], manifest)
     return summary
+
+
+def _most_common(skips: list[Skip]) -> str:
+    return Counter(s.reason.split(" (")[0] for s in skips).most_common(1)[0][0]
+
+
+def _check_modalities(entries: list[IndexEntry], skips: list[Skip], limit: float, manifest: Path) -> None:
+    """Fail when a modality was lost (its stream is there but did not decode) in more than `limit` of
+    the kept clips that carry it: a dataset that silently lost most of its video is not a result."""
+    kept = {e.id for e in entries}
+    for column, key in enumerate(ARRAY_KEYS):
+        lost = sorted(s for s in skips if s.action == f"dropped_{key}" and s.id in kept)
+        n_lost = len({s.id for s in lost})
+        carried = sum(e.present[column] for e in entries) + n_lost
+        if carried and n_lost / carried > limit:
+            for s in lost:
+                print(f"lost {key} of {s.id} ({s.path}, {s.stage}): {s.reason}", file=sys.stderr)
+            raise MmrobustError(
+                f"{manifest}: {key}: lost in {n_lost} of {carried} clips that have it ({n_lost / carried:.1%}), "
+                f"above features.max_skipped_fraction = {limit} (most common: {_most_common(lost)}); "
+                f"they are listed above; earlier features were kept")
 
 
 def _summary(entries: list[IndexEntry], skips: list[Skip], total: int, spec: dict) -> dict:

@@ -130,7 +130,8 @@ def fetch_shard(spec: dict, name: str, digest: str) -> Path:
     return _with_retries(url, spec, attempt)
 
 
-def _extract(shard: Path, name: str, dest: Path) -> None:
+def _extract(shard: Path, name: str, dest: Path) -> list[str]:
+    """Extract the shard under `dest`; returns its member names."""
     with tarfile.open(shard) as tar:
         for member in tar.getmembers():
             parts = Path(member.name).parts
@@ -139,18 +140,23 @@ def _extract(shard: Path, name: str, dest: Path) -> None:
             if (dest / member.name).exists():
                 raise MmrobustError(f"{name}: {member.name}: also in an earlier shard")
         tar.extractall(dest, filter="data")
+        return [member.name for member in tar.getmembers()]
 
 
-def fetch_shards(spec: dict, dest: Path) -> None:
-    """Fetch every shard `<url>/SHA256SUMS` lists (cached and verified) and extract it under `dest`."""
+def fetch_shards(spec: dict, dest: Path) -> dict[str, str]:
+    """Fetch every shard `<url>/SHA256SUMS` lists (cached and verified) and extract it under `dest`;
+    returns member -> shard name, so that an error names the shard a bad file came in."""
+    origin = {}
     for name, digest in tqdm(read_sums(spec), desc="http shards", unit="shard"):
-        _extract(fetch_shard(spec, name, digest), name, dest)
+        origin.update(dict.fromkeys(_extract(fetch_shard(spec, name, digest), name, dest), name))
+    return origin
 
 
 def fetch(dataset: dict, seed: int, out: Path, workers: int) -> tuple[list[ManifestRow], list[Skip]]:
     extracted = out / ".extracted"
-    fetch_shards(dataset["http"], extracted)
+    origin = fetch_shards(dataset["http"], extracted)
+    url = dataset["http"]["url"].rstrip("/")
     try:
-        return scan_folder(extracted, "train", out)
+        return scan_folder(extracted, "train", out, lambda rel: f"{url}/{origin.get(rel, '?')}: {rel}")
     finally:
         shutil.rmtree(extracted)

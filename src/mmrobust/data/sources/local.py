@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 import shutil
 from pathlib import Path
+from typing import Callable
 
 from ...errors import MmrobustError
 from ...fileio import sha256_file
@@ -42,20 +44,53 @@ def read_caption(path: Path, clip_id: str, skips: list[Skip], shown: str) -> str
         return ""
 
 
+def _json_type(value: object) -> str:
+    return {type(None): "null", bool: "true/false", str: "a string", dict: "an object", list: "a list"}.get(
+        type(value), type(value).__name__)
+
+
+def _check_sidecar(data: dict, shown: str) -> dict:
+    """Types the JSON parser does not check: a string would otherwise become its letters as labels."""
+    labels = data.get("labels", [])
+    if not isinstance(labels, list):
+        raise MmrobustError(f"{shown}: labels: expected a list of strings (e.g. [\"dog\"]), got {_json_type(labels)}")
+    for i, label in enumerate(labels):
+        if not isinstance(label, str) or not label.strip():
+            got = repr(label) if isinstance(label, str) else _json_type(label)
+            raise MmrobustError(f"{shown}: labels[{i}]: expected a non-empty string, got {got}")
+        if LABEL_SEP in label:
+            raise MmrobustError(f"{shown}: labels[{i}]: {label!r} contains {LABEL_SEP!r} (the manifest's separator)")
+        if label in labels[:i]:
+            raise MmrobustError(f"{shown}: labels[{i}]: {label!r} is listed twice")
+    for key in ("start", "end"):
+        value = data.get(key)  # null = unset (whole file); `mmrobust pack` writes that
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                  or not math.isfinite(value) or value < 0):
+            got = repr(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else _json_type(value)
+            raise MmrobustError(f"{shown}: {key}: expected a number of seconds >= 0 or null, got {got}")
+    return data
+
+
 def read_sidecar(path: Path, shown: str) -> dict:
+    """The sidecar's keys, type-checked: labels a list of non-empty strings, start/end numbers or null."""
     if not path.exists():
         return {}
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise MmrobustError(f"{shown}: not valid UTF-8 JSON ({exc})") from None
-    unknown = sorted(set(data) - {"labels", "start", "end"}) if isinstance(data, dict) else ["<not an object>"]
+    if not isinstance(data, dict):
+        raise MmrobustError(f"{shown}: <top level>: expected an object {{\"labels\": [...], \"start\": s, \"end\": s}}, got {_json_type(data)}")
+    unknown = sorted(set(data) - {"labels", "start", "end"})
     if unknown:
         raise MmrobustError(f"{shown}: {unknown[0]}: unknown key (allowed: end, labels, start)")
-    return data
+    return _check_sidecar(data, shown)
 
 
-def scan_folder(root: Path, default_split: str, out: Path) -> tuple[list[ManifestRow], list[Skip]]:
+def scan_folder(root: Path, default_split: str, out: Path,
+                shown_as: Callable[[str], str] | None = None) -> tuple[list[ManifestRow], list[Skip]]:
+    """`shown_as(<split>/<file>)` is how errors name a file (the http source names the shard it came from)."""
+    shown_as = shown_as or (lambda rel: f"{root}/{rel}")
     if not root.is_dir():
         raise MmrobustError(f"{root}: local.path: not a folder")
     stems: dict[tuple[str, str], dict[str, Path]] = {}
@@ -74,16 +109,16 @@ def scan_folder(root: Path, default_split: str, out: Path) -> tuple[list[Manifes
                 skips.append(Skip(clip_id, shown, STAGE, DROPPED_CLIP, "no media file (.mp4/.wav/...) beside the caption"))
             continue
         if len(media) > 1:
-            raise MmrobustError(f"{root}: {shown}: several media files ({', '.join(p.name for p in media)}); keep one")
+            raise MmrobustError(f"{shown_as(shown)}: several media files ({', '.join(p.name for p in media)}); keep one")
         if clip_id in seen:
-            raise MmrobustError(f"{root}: {shown}: id {clip_id!r} also in split {seen[clip_id]}")
+            raise MmrobustError(f"{shown_as(shown)}: id {clip_id!r} also in split {seen[clip_id]}")
         seen[clip_id] = split
-        side = read_sidecar(files[".json"], f"{root}/{shown}.json") if ".json" in files else {}
+        side = read_sidecar(files[".json"], shown_as(f"{shown}.json")) if ".json" in files else {}
         text = read_caption(files.get(".txt", root / "__absent__"), clip_id, skips, f"{shown}.txt")
         rel_media = f"media/{split}/{clip_id}{media[0].suffix.lower()}"
         place(media[0], out / rel_media)
         rows.append(ManifestRow(clip_id, split, rel_media, side.get("start"), side.get("end"), text,
-                                tuple(side.get("labels", ())), sha256_file(out / rel_media)).validate(f"{root}/{shown}"))
+                                tuple(side.get("labels", ())), sha256_file(out / rel_media)).validate(shown_as(shown)))
     return rows, skips
 
 
