@@ -89,8 +89,19 @@ def csv_text(header: Sequence[str], rows: Iterable[Sequence]) -> str:
     return buffer.getvalue()
 
 
-def tar_add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
-    """Add a regular file with fixed metadata (mtime 0, root, 0644): same content, same tar bytes."""
+def tar_add_bytes(tar: tarfile.TarFile, name: str, data: bytes, mode: int = 0o644) -> None:
+    """Add a regular file with fixed metadata (mtime 0, root, `mode`): same content, same tar bytes.
+
+    A name that fits a plain USTAR header gets one (the bytes every earlier shard had); a longer one
+    (a 200-character clip id) gets a PAX header instead of tarfile's "name is too long" error."""
     info = tarfile.TarInfo(name)
-    info.size, info.mode, info.mtime = len(data), 0o644, 0
-    tar.addfile(info, io.BytesIO(data))
+    info.size, info.mode, info.mtime = len(data), mode, 0
+    fmt = tar.format
+    try:
+        info.tobuf(tarfile.USTAR_FORMAT, tar.encoding, tar.errors)
+    except ValueError:
+        tar.format = tarfile.PAX_FORMAT
+    try:
+        tar.addfile(info, io.BytesIO(data))
+    finally:
+        tar.format = fmt
