@@ -92,3 +92,14 @@ def test_ids_that_cannot_be_file_names_everywhere_are_refused_naming_the_row(cli
     line = one_line_error(download(tmp_path, [("ok", "a.mp4"), (bad, "a.mp4")]))
     assert f"m.csv:3: id: {bad!r}" in line
     assert tree_digest(tmp_path / "data") == before  # the earlier download is intact
+
+
+@pytest.mark.parametrize("second", ["a.mp4", "b.mp4", "missing.mp4"])
+def test_duplicate_id_in_a_manifest_names_both_lines(clip, tmp_path, second):
+    (tmp_path / "a.mp4").hardlink_to(clip)
+    make_clip(tmp_path / "b.mp4", seconds=1.0, tone_hz=660.0)
+    assert download(tmp_path, [("x", "a.mp4")]).returncode == 0
+    before = tree_digest(tmp_path / "data")
+    line = one_line_error(download(tmp_path, [("x", "a.mp4"), ("y", "b.mp4"), ("x", second)]))
+    assert line == f"mmrobust: error: {tmp_path / 'm.csv'}: duplicate id 'x' at lines 2 and 4"
+    assert tree_digest(tmp_path / "data") == before

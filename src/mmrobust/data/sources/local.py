@@ -103,10 +103,13 @@ def read_user_manifest(path: Path, default_split: str, out: Path) -> tuple[list[
         raise MmrobustError(f"{path}: local.manifest: file not found") from None
     except UnicodeDecodeError as exc:
         raise MmrobustError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    rows, skips = [], []
+    rows, skips, lines = [], [], {}
     for line, rec in records:
         source = f"{path}:{line}"
         clip_id, split = rec["id"], (rec.get("split") or default_split)
+        if clip_id in lines:  # before any file is placed: the second row would overwrite the first's media
+            raise MmrobustError(f"{path}: duplicate id {clip_id!r} at lines {lines[clip_id]} and {line}")
+        lines[clip_id] = line
         src = Path(rec["media"])
         src = src if src.is_absolute() else path.parent / src
         if not src.is_file():
