@@ -4,6 +4,11 @@ Folder layout: `<root>/<split>/<id>.mp4` (or .wav etc. for audio-only clips), an
 `<id>.txt` caption and an optional `<id>.json` sidecar `{"labels": [...], "start": s, "end": s}`.
 Files directly under `<root>` get `default_split`. Media are copied (hard-linked where possible)
 into the dataset folder, so the dataset stays valid if the user's folder moves.
+
+A manifest can name any path, so its media are checked before they are placed (and later packed
+and published): a regular file, with a media extension, that PyAV opens as a container with a
+video or audio stream, and (with `allowed_roots`) under one of those folders, symlinks followed.
+Anything else is a `dropped_clip` row with the reason.
 """
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ import csv
 import json
 import os
 import shutil
+import stat
 from pathlib import Path
 
 from ...errors import MmrobustError
@@ -24,11 +30,52 @@ STAGE = "download"
 
 
 def place(src: Path, dst: Path) -> None:
+    """Hard-link (same inode, same mode) or copy with no wider permissions than `src`."""
     dst.parent.mkdir(parents=True, exist_ok=True)
+    src = src.resolve()
     try:
         os.link(src, dst)
     except OSError:
         shutil.copyfile(src, dst)
+        os.chmod(dst, stat.S_IMODE(src.stat().st_mode) & 0o666)
+
+
+def allowed_roots(spec: dict) -> list[Path]:
+    """`local.allowed_roots`, resolved (relative ones: from where Snakemake runs); [] = no confinement."""
+    roots = [Path(r).resolve() for r in spec.get("allowed_roots") or []]
+    for given, root in zip(spec.get("allowed_roots") or [], roots):
+        if not root.is_dir():
+            raise MmrobustError(f"{given}: local.allowed_roots: not a folder")
+    return roots
+
+
+def outside(src: Path, roots: list[Path]) -> str | None:
+    """The reason `src` (symlinks followed) is not under one of `roots`, or None."""
+    if roots and not any(src.resolve().is_relative_to(root) for root in roots):
+        return "outside local.allowed_roots"
+    return None
+
+
+def media_problem(src: Path, roots: list[Path]) -> str | None:
+    """Why a manifest's `src` cannot be a clip's media, or None. Probing reads the container header only."""
+    from ...features.decode import DecodeError, probe  # PyAV: only when a manifest is read
+
+    if not src.exists():
+        return "media file not found"
+    if not src.resolve().is_file():
+        return "not a regular file"
+    problem = outside(src, roots)
+    if problem:
+        return problem
+    if src.suffix.lower() not in VIDEO_EXT + AUDIO_EXT:
+        return f"not a media file (extension {src.suffix!r}, want one of {' '.join(VIDEO_EXT + AUDIO_EXT)})"
+    try:
+        streams = probe(src.resolve())
+    except DecodeError as exc:
+        return f"not a media file: {exc}"
+    if not (streams.has_video or streams.has_audio):
+        return "not a media file: no video or audio stream"
+    return None
 
 
 def read_caption(path: Path, clip_id: str, skips: list[Skip], shown: str) -> str:
@@ -55,7 +102,7 @@ def read_sidecar(path: Path, shown: str) -> dict:
     return data
 
 
-def scan_folder(root: Path, default_split: str, out: Path) -> tuple[list[ManifestRow], list[Skip]]:
+def scan_folder(root: Path, default_split: str, out: Path, roots: list[Path] = ()) -> tuple[list[ManifestRow], list[Skip]]:
     if not root.is_dir():
         raise MmrobustError(f"{root}: local.path: not a folder")
     stems: dict[tuple[str, str], dict[str, Path]] = {}
@@ -78,6 +125,10 @@ def scan_folder(root: Path, default_split: str, out: Path) -> tuple[list[Manifes
         if clip_id in seen:
             raise MmrobustError(f"{root}: {shown}: id {clip_id!r} also in split {seen[clip_id]}")
         seen[clip_id] = split
+        problem = outside(media[0], roots)  # a symlink in the folder may point anywhere
+        if problem:
+            skips.append(Skip(clip_id, f"{shown}{media[0].suffix}", STAGE, DROPPED_CLIP, problem))
+            continue
         side = read_sidecar(files[".json"], f"{root}/{shown}.json") if ".json" in files else {}
         text = read_caption(files.get(".txt", root / "__absent__"), clip_id, skips, f"{shown}.txt")
         rel_media = f"media/{split}/{clip_id}{media[0].suffix.lower()}"
@@ -87,7 +138,7 @@ def scan_folder(root: Path, default_split: str, out: Path) -> tuple[list[Manifes
     return rows, skips
 
 
-def read_user_manifest(path: Path, default_split: str, out: Path) -> tuple[list[ManifestRow], list[Skip]]:
+def read_user_manifest(path: Path, default_split: str, out: Path, roots: list[Path] = ()) -> tuple[list[ManifestRow], list[Skip]]:
     """A CSV with columns id, media (required) and split, start, end, text, labels (optional)."""
     try:
         with open(path, encoding="utf-8", newline="") as fh:
@@ -112,8 +163,9 @@ def read_user_manifest(path: Path, default_split: str, out: Path) -> tuple[list[
         lines[clip_id] = line
         src = Path(rec["media"])
         src = src if src.is_absolute() else path.parent / src
-        if not src.is_file():
-            skips.append(Skip(clip_id, rec["media"], STAGE, DROPPED_CLIP, "media file not found"))
+        problem = media_problem(src, roots)
+        if problem:
+            skips.append(Skip(clip_id, rec["media"], STAGE, DROPPED_CLIP, problem))
             continue
         rel_media = f"media/{split}/{clip_id}{src.suffix.lower()}"
         row = ManifestRow(clip_id, split, rel_media, _number(rec.get("start") or "", source, "start"),
@@ -126,6 +178,7 @@ def read_user_manifest(path: Path, default_split: str, out: Path) -> tuple[list[
 
 def fetch(dataset: dict, seed: int, out: Path, workers: int) -> tuple[list[ManifestRow], list[Skip]]:
     spec = dataset["local"]
+    roots = allowed_roots(spec)
     if "manifest" in spec:
-        return read_user_manifest(Path(spec["manifest"]), spec["default_split"], out)
-    return scan_folder(Path(spec["path"]), spec["default_split"], out)
+        return read_user_manifest(Path(spec["manifest"]), spec["default_split"], out, roots)
+    return scan_folder(Path(spec["path"]), spec["default_split"], out, roots)
