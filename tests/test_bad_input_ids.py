@@ -266,3 +266,17 @@ def test_odd_ids_round_trip_through_pack_and_the_http_source(clip, tmp_path):
     # the shards keep each clip's split folder and bytes
     for i in ODD_IDS:
         assert (tmp_path / "again" / "media" / "pretrain" / f"{i}.mp4").read_bytes() == clip.read_bytes()
+
+
+def test_a_folders_symlink_out_to_a_non_media_file_is_dropped(clip, tmp_path):
+    (tmp_path / "clips" / "train").mkdir(parents=True)
+    (tmp_path / "clips" / "train" / "a.mp4").hardlink_to(clip)
+    (tmp_path / "clips" / "train" / "passwd.mp4").symlink_to("/etc/passwd")
+    (tmp_path / "clips" / "train" / "inside.mp4").symlink_to("a.mp4")  # within the folder: an ordinary clip
+    spec = json.dumps({"seed": 0, "dataset": {"source": "local", "local": {"path": str(tmp_path / "clips"), "default_split": "train"}}})
+    result = run_cli("download", "--spec", spec, "--out", str(tmp_path / "data"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert kept(tmp_path / "data") == ["a", "inside"]
+    path, action, reason = skipped(tmp_path / "data")["passwd"]
+    assert (path, action) == ("train/passwd.mp4", "dropped_clip")
+    assert reason.startswith("not a media file: opening the container failed (")

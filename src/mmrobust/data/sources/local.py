@@ -5,8 +5,8 @@ Folder layout: `<root>/<split>/<id>.mp4` (or .wav etc. for audio-only clips), an
 Files directly under `<root>` get `default_split`. Media are copied (hard-linked where possible)
 into the dataset folder, so the dataset stays valid if the user's folder moves.
 
-A manifest can name any path, so its media are checked before they are placed (and later packed
-and published): a regular file, with a media extension, that PyAV opens as a container with a
+A manifest can name any path, and a folder's symlink can point anywhere, so those media are checked
+before they are placed (and later packed and published): a regular file, with a media extension, that PyAV opens as a container with a
 video or audio stream, and (with `allowed_roots`) under one of those folders, symlinks followed.
 Anything else is a `dropped_clip` row with the reason.
 """
@@ -125,7 +125,10 @@ def scan_folder(root: Path, default_split: str, out: Path, roots: list[Path] = (
         if clip_id in seen:
             raise MmrobustError(f"{root}: {shown}: id {clip_id!r} also in split {seen[clip_id]}")
         seen[clip_id] = split
-        problem = outside(media[0], roots)  # a symlink in the folder may point anywhere
+        # A symlink may point anywhere (/etc/passwd): checked like a manifest row. The folder's own files
+        # are checked by the features stage, which reports empty or undecodable ones in more detail.
+        inside = media[0].resolve().is_relative_to(root.resolve())
+        problem = outside(media[0], roots) if inside else media_problem(media[0], roots)
         if problem:
             skips.append(Skip(clip_id, f"{shown}{media[0].suffix}", STAGE, DROPPED_CLIP, problem))
             continue
