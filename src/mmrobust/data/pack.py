@@ -9,8 +9,8 @@ import stat
 import tarfile
 from pathlib import Path
 
-from ..fileio import atomic_path, atomic_write_text, sha256_file, tar_add_bytes
 from ..errors import MmrobustError
+from ..fileio import atomic_path, atomic_write_text, sha256_file, tar_add_bytes
 from .manifest import read_manifest
 
 

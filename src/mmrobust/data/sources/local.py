@@ -5,10 +5,10 @@ Folder layout: `<root>/<split>/<id>.mp4` (or .wav etc. for audio-only clips), an
 Files directly under `<root>` get `default_split`. Media are copied (hard-linked where possible)
 into the dataset folder, so the dataset stays valid if the user's folder moves.
 
-A manifest can name any path, and a folder's symlink can point anywhere, so those media are checked
-before they are placed (and later packed and published): a regular file, with a media extension, that PyAV opens as a container with a
-video or audio stream, and (with `allowed_roots`) under one of those folders, symlinks followed.
-Anything else is a `dropped_clip` row with the reason.
+A manifest can name any path, and a folder's symlink can point anywhere, so those media are
+checked before they are placed (and later packed and published): a regular file with a media
+extension that PyAV opens as a container with a video or audio stream, and (with `allowed_roots`)
+under one of those folders, symlinks followed. Anything else is a `dropped_clip` row with the reason.
 """
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ import os
 import shutil
 import stat
 from pathlib import Path
+from typing import Sequence
 
 from ...errors import MmrobustError
 from ...fileio import sha256_file
@@ -49,14 +50,14 @@ def allowed_roots(spec: dict) -> list[Path]:
     return roots
 
 
-def outside(src: Path, roots: list[Path]) -> str | None:
+def outside(src: Path, roots: Sequence[Path]) -> str | None:
     """The reason `src` (symlinks followed) is not under one of `roots`, or None."""
     if roots and not any(src.resolve().is_relative_to(root) for root in roots):
         return "outside local.allowed_roots"
     return None
 
 
-def media_problem(src: Path, roots: list[Path]) -> str | None:
+def media_problem(src: Path, roots: Sequence[Path]) -> str | None:
     """Why a manifest's `src` cannot be a clip's media, or None. Probing reads the container header only."""
     from ...features.decode import DecodeError, probe  # PyAV: only when a manifest is read
 
@@ -102,7 +103,7 @@ def read_sidecar(path: Path, shown: str) -> dict:
     return data
 
 
-def scan_folder(root: Path, default_split: str, out: Path, roots: list[Path] = ()) -> tuple[list[ManifestRow], list[Skip]]:
+def scan_folder(root: Path, default_split: str, out: Path, roots: Sequence[Path] = ()) -> tuple[list[ManifestRow], list[Skip]]:
     if not root.is_dir():
         raise MmrobustError(f"{root}: local.path: not a folder")
     stems: dict[tuple[str, str], dict[str, Path]] = {}
@@ -141,7 +142,7 @@ def scan_folder(root: Path, default_split: str, out: Path, roots: list[Path] = (
     return rows, skips
 
 
-def read_user_manifest(path: Path, default_split: str, out: Path, roots: list[Path] = ()) -> tuple[list[ManifestRow], list[Skip]]:
+def read_user_manifest(path: Path, default_split: str, out: Path, roots: Sequence[Path] = ()) -> tuple[list[ManifestRow], list[Skip]]:
     """A CSV with columns id, media (required) and split, start, end, text, labels (optional)."""
     try:
         with open(path, encoding="utf-8", newline="") as fh:
