@@ -14,15 +14,15 @@ from typing import IO, Iterable, Iterator, Sequence
 
 
 @contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside `path`; rename it over `path` only if the block succeeds."""
+def atomic_path(path: str | os.PathLike, mode: int = 0o644) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; rename it (with `mode`) over `path` only if the block succeeds."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
         yield Path(tmp)
-        os.chmod(tmp, 0o644)
+        os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -89,8 +89,19 @@ def csv_text(header: Sequence[str], rows: Iterable[Sequence]) -> str:
     return buffer.getvalue()
 
 
-def tar_add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
-    """Add a regular file with fixed metadata (mtime 0, root, 0644): same content, same tar bytes."""
+def tar_add_bytes(tar: tarfile.TarFile, name: str, data: bytes, mode: int = 0o644) -> None:
+    """Add a regular file with fixed metadata (mtime 0, root, `mode`): same content, same tar bytes.
+
+    A name that fits a plain USTAR header gets one (the bytes every earlier shard had); a longer one
+    (a 200-character clip id) gets a PAX header instead of tarfile's "name is too long" error."""
     info = tarfile.TarInfo(name)
-    info.size, info.mode, info.mtime = len(data), 0o644, 0
-    tar.addfile(info, io.BytesIO(data))
+    info.size, info.mode, info.mtime = len(data), mode, 0
+    fmt = tar.format
+    try:
+        info.tobuf(tarfile.USTAR_FORMAT, tar.encoding, tar.errors)
+    except ValueError:
+        tar.format = tarfile.PAX_FORMAT
+    try:
+        tar.addfile(info, io.BytesIO(data))
+    finally:
+        tar.format = fmt

@@ -16,6 +16,7 @@ from typing import Iterator
 
 import numpy as np
 
+from ..errors import MmrobustError
 from ..fileio import tar_add_bytes
 
 ARRAY_KEYS = ("video", "audio", "text")
@@ -72,18 +73,31 @@ class ShardWriter:
             self._tar, self.count, self.number = None, 0, self.number + 1
 
 
+MEMBER_KEYS = ("json",) + tuple(f"{k}.npy" for k in ARRAY_KEYS)
+
+
+def split_member(name: str, shard: Path) -> tuple[str, str]:
+    """`<id>.<key>` -> (id, key), matched by the known key suffixes: an id may hold dots (`clip.v2`)."""
+    for key in MEMBER_KEYS:
+        if name.endswith("." + key) and len(name) > len(key) + 1:
+            return name[:-len(key) - 1], key
+    raise MmrobustError(f"{shard}: {name}: unexpected member (want <id>.{', <id>.'.join(MEMBER_KEYS)})")
+
+
 def iter_shard(path: Path) -> Iterator[Sample]:
     """Stream the samples of one shard in order."""
     current: Sample | None = None
     with tarfile.open(path) as tar:
         for member in tar:
+            clip_id, key = split_member(member.name, path)
             data = tar.extractfile(member).read()
-            clip_id, _, key = member.name.partition(".")
             if key == "json":
                 if current is not None:
                     yield current
                 head = json.loads(data)
                 current = Sample(head["id"], head["split"], head["labels"])
+            elif current is None or clip_id != current.id:
+                raise MmrobustError(f"{path}: {member.name}: not after its sample's {clip_id}.json member")
             else:
                 current.arrays[key.removesuffix(".npy")] = np.load(io.BytesIO(data), allow_pickle=False)
     if current is not None:

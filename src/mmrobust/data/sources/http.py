@@ -157,6 +157,6 @@ def fetch(dataset: dict, seed: int, out: Path, workers: int) -> tuple[list[Manif
     origin = fetch_shards(dataset["http"], extracted)
     url = dataset["http"]["url"].rstrip("/")
     try:
-        return scan_folder(extracted, "train", out, lambda rel: f"{url}/{origin.get(rel, '?')}: {rel}")
+        return scan_folder(extracted, "train", out, shown_as=lambda rel: f"{url}/{origin.get(rel, '?')}: {rel}")
     finally:
         shutil.rmtree(extracted)

@@ -4,6 +4,11 @@ Folder layout: `<root>/<split>/<id>.mp4` (or .wav etc. for audio-only clips), an
 `<id>.txt` caption and an optional `<id>.json` sidecar `{"labels": [...], "start": s, "end": s}`.
 Files directly under `<root>` get `default_split`. Media are copied (hard-linked where possible)
 into the dataset folder, so the dataset stays valid if the user's folder moves.
+
+A manifest can name any path, and a folder's symlink can point anywhere, so those media are
+checked before they are placed (and later packed and published): a regular file with a media
+extension that PyAV opens as a container with a video or audio stream, and (with `allowed_roots`)
+under one of those folders, symlinks followed. Anything else is a `dropped_clip` row with the reason.
 """
 from __future__ import annotations
 
@@ -12,8 +17,9 @@ import json
 import math
 import os
 import shutil
+import stat
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 from ...errors import MmrobustError
 from ...fileio import sha256_file
@@ -26,11 +32,52 @@ STAGE = "download"
 
 
 def place(src: Path, dst: Path) -> None:
+    """Hard-link (same inode, same mode) or copy with no wider permissions than `src`."""
     dst.parent.mkdir(parents=True, exist_ok=True)
+    src = src.resolve()
     try:
         os.link(src, dst)
     except OSError:
         shutil.copyfile(src, dst)
+        os.chmod(dst, stat.S_IMODE(src.stat().st_mode) & 0o666)
+
+
+def allowed_roots(spec: dict) -> list[Path]:
+    """`local.allowed_roots`, resolved (relative ones: from where Snakemake runs); [] = no confinement."""
+    roots = [Path(r).resolve() for r in spec.get("allowed_roots") or []]
+    for given, root in zip(spec.get("allowed_roots") or [], roots):
+        if not root.is_dir():
+            raise MmrobustError(f"{given}: local.allowed_roots: not a folder")
+    return roots
+
+
+def outside(src: Path, roots: Sequence[Path]) -> str | None:
+    """The reason `src` (symlinks followed) is not under one of `roots`, or None."""
+    if roots and not any(src.resolve().is_relative_to(root) for root in roots):
+        return "outside local.allowed_roots"
+    return None
+
+
+def media_problem(src: Path, roots: Sequence[Path]) -> str | None:
+    """Why a manifest's `src` cannot be a clip's media, or None. Probing reads the container header only."""
+    from ...features.decode import DecodeError, probe  # PyAV: only when a manifest is read
+
+    if not src.exists():
+        return "media file not found"
+    if not src.resolve().is_file():
+        return "not a regular file"
+    problem = outside(src, roots)
+    if problem:
+        return problem
+    if src.suffix.lower() not in VIDEO_EXT + AUDIO_EXT:
+        return f"not a media file (extension {src.suffix!r}, want one of {' '.join(VIDEO_EXT + AUDIO_EXT)})"
+    try:
+        streams = probe(src.resolve())
+    except DecodeError as exc:
+        return f"not a media file: {exc}"
+    if not (streams.has_video or streams.has_audio):
+        return "not a media file: no video or audio stream"
+    return None
 
 
 def read_caption(path: Path, clip_id: str, skips: list[Skip], shown: str) -> str:
@@ -87,7 +134,7 @@ def read_sidecar(path: Path, shown: str) -> dict:
     return _check_sidecar(data, shown)
 
 
-def scan_folder(root: Path, default_split: str, out: Path,
+def scan_folder(root: Path, default_split: str, out: Path, roots: Sequence[Path] = (),
                 shown_as: Callable[[str], str] | None = None) -> tuple[list[ManifestRow], list[Skip]]:
     """`shown_as(<split>/<file>)` is how errors name a file (the http source names the shard it came from)."""
     shown_as = shown_as or (lambda rel: f"{root}/{rel}")
@@ -113,6 +160,13 @@ def scan_folder(root: Path, default_split: str, out: Path,
         if clip_id in seen:
             raise MmrobustError(f"{shown_as(shown)}: id {clip_id!r} also in split {seen[clip_id]}")
         seen[clip_id] = split
+        # A symlink may point anywhere (/etc/passwd): checked like a manifest row. The folder's own files
+        # are checked by the features stage, which reports empty or undecodable ones in more detail.
+        inside = media[0].resolve().is_relative_to(root.resolve())
+        problem = outside(media[0], roots) if inside else media_problem(media[0], roots)
+        if problem:
+            skips.append(Skip(clip_id, f"{shown}{media[0].suffix}", STAGE, DROPPED_CLIP, problem))
+            continue
         side = read_sidecar(files[".json"], shown_as(f"{shown}.json")) if ".json" in files else {}
         text = read_caption(files.get(".txt", root / "__absent__"), clip_id, skips, f"{shown}.txt")
         rel_media = f"media/{split}/{clip_id}{media[0].suffix.lower()}"
@@ -122,7 +176,7 @@ def scan_folder(root: Path, default_split: str, out: Path,
     return rows, skips
 
 
-def read_user_manifest(path: Path, default_split: str, out: Path) -> tuple[list[ManifestRow], list[Skip]]:
+def read_user_manifest(path: Path, default_split: str, out: Path, roots: Sequence[Path] = ()) -> tuple[list[ManifestRow], list[Skip]]:
     """A CSV with columns id, media (required) and split, start, end, text, labels (optional)."""
     try:
         with open(path, encoding="utf-8", newline="") as fh:
@@ -138,14 +192,18 @@ def read_user_manifest(path: Path, default_split: str, out: Path) -> tuple[list[
         raise MmrobustError(f"{path}: local.manifest: file not found") from None
     except UnicodeDecodeError as exc:
         raise MmrobustError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    rows, skips = [], []
+    rows, skips, lines = [], [], {}
     for line, rec in records:
         source = f"{path}:{line}"
         clip_id, split = rec["id"], (rec.get("split") or default_split)
+        if clip_id in lines:  # before any file is placed: the second row would overwrite the first's media
+            raise MmrobustError(f"{path}: duplicate id {clip_id!r} at lines {lines[clip_id]} and {line}")
+        lines[clip_id] = line
         src = Path(rec["media"])
         src = src if src.is_absolute() else path.parent / src
-        if not src.is_file():
-            skips.append(Skip(clip_id, rec["media"], STAGE, DROPPED_CLIP, "media file not found"))
+        problem = media_problem(src, roots)
+        if problem:
+            skips.append(Skip(clip_id, rec["media"], STAGE, DROPPED_CLIP, problem))
             continue
         rel_media = f"media/{split}/{clip_id}{src.suffix.lower()}"
         row = ManifestRow(clip_id, split, rel_media, _number(rec.get("start") or "", source, "start"),
@@ -158,6 +216,7 @@ def read_user_manifest(path: Path, default_split: str, out: Path) -> tuple[list[
 
 def fetch(dataset: dict, seed: int, out: Path, workers: int) -> tuple[list[ManifestRow], list[Skip]]:
     spec = dataset["local"]
+    roots = allowed_roots(spec)
     if "manifest" in spec:
-        return read_user_manifest(Path(spec["manifest"]), spec["default_split"], out)
-    return scan_folder(Path(spec["path"]), spec["default_split"], out)
+        return read_user_manifest(Path(spec["manifest"]), spec["default_split"], out, roots)
+    return scan_folder(Path(spec["path"]), spec["default_split"], out, roots)
