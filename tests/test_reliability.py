@@ -119,6 +119,17 @@ def test_a_failing_rerun_keeps_the_previous_outputs(project, stage):
     assert_nothing_to_do(project, stage)
 
 
+def single_links(root: Path) -> bool:
+    """No output file shares its inode (DVC would take it for one of its cache links and re-copy it)."""
+    files = [p for d in ("features", "checkpoints", "results") for p in (root / d).rglob("*") if p.is_file()]
+    return bool(files) and all(p.stat().st_nlink == 1 for p in files)
+
+
+def test_after_runs_and_restores_no_output_keeps_a_second_link(project):
+    assert single_links(project)
+    assert not list((project / ".mmrobust" / "kept").glob("*"))
+
+
 def test_restored_outputs_feed_the_next_rule(project):
     """After a failed features rerun, a rule that was never run reads the restored features."""
     features = digest(project, "features")

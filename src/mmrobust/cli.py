@@ -173,12 +173,12 @@ def cmd_estimate(args: argparse.Namespace) -> None:
 
 
 def cmd_restore(args: argparse.Namespace) -> None:
-    from .keep import restore
+    from .keep import KEPT, restore
 
     restored = restore()
     for out in restored:
         print(f"restored {out}")
-    print(f"{len(restored)} output(s) restored from .mmrobust/kept")
+    print(f"{len(restored)} output(s) restored from {KEPT}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -256,8 +256,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", help="only this dataset (default: every dataset with a catalog)")
     p.set_defaults(func=cmd_estimate)
 
-    p = sub.add_parser("restore", help="put back the previous outputs of stages whose rerun was interrupted "
-                                       "(after Snakemake itself was killed; its onerror hook does this otherwise)")
+    p = sub.add_parser("restore", help="put back the previous outputs of the jobs a killed Snakemake was running "
+                                       "(a failed workflow's onerror hook does it by itself)")
     p.set_defaults(func=cmd_restore)
 
     p = sub.add_parser("pack", help="publish a dataset folder as tar shards + SHA256SUMS for the http source")
@@ -272,23 +272,11 @@ def build_parser() -> argparse.ArgumentParser:
 DISTRIBUTED = ("pretrain", "finetune")  # the stages that train data-parallel
 
 
-def _outputs(args: argparse.Namespace) -> tuple[Path, list[Path]] | None:
-    """(what the stage locks, the outputs it keeps) of a pipeline stage; None for other commands.
-    The outputs are the rule's declared ones: those are what Snakemake deletes."""
-    from .modalities import SUBSETS
-
-    out = Path(args.out) if getattr(args, "out", None) else None
-    outputs = {
-        "download": lambda: (out, [out / n for n in ("manifest.csv", "media", "skipped.csv", "meta")]),
-        "features": lambda: (out, [out / n for n in ("shards", "index.csv", "skipped.csv", "summary.json")]),
-        "curriculum": lambda: (Path(args.scores), [Path(args.scores), Path(args.warmup), Path(args.curves)]),
-        "pretrain": lambda: (out, [out, Path(args.curves)]),
-        "embed": lambda: (out, [out]),
-        "finetune": lambda: (out, [*(out / f"{s}.pt" for s in SUBSETS), Path(args.selection)]),
-        "evaluate": lambda: (out, [out, *([Path(args.sweep)] if args.sweep else [])]),
-        "report": lambda: (out, [out / "metrics.json", out / "tables", out / "plots"]),
-    }.get(args.command)
-    return outputs() if outputs else None
+def _locked_output(args: argparse.Namespace) -> Path | None:
+    """The output a pipeline stage locks for its run (mmrobust.keep); None for other commands."""
+    if args.command in ("download", "features", "pretrain", "embed", "finetune", "evaluate", "report"):
+        return Path(args.out)
+    return Path(args.scores) if args.command == "curriculum" else None
 
 
 def _rank_zero(command: str) -> bool:
@@ -300,15 +288,14 @@ def _rank_zero(command: str) -> bool:
 
 
 def _run(args: argparse.Namespace) -> int | None:
-    """The command, and for a pipeline stage: its output locked, and its outputs kept once complete
-    (mmrobust.keep), so that a failed or killed rerun under Snakemake loses nothing."""
-    from .keep import guarded
+    """The command; a pipeline stage holds the lock on its output meanwhile, so that a second run on the
+    same output stops at once (a distributed job's rank 0 holds it for all ranks)."""
+    from .keep import output_lock
 
-    stage = _outputs(args)
-    if stage is None:
+    out = _locked_output(args)
+    if out is None or not _rank_zero(args.command):
         return args.func(args)
-    lock, outputs = stage
-    with guarded(outputs, lock, _rank_zero(args.command)):
+    with output_lock(out):
         return args.func(args)
 
 

@@ -1,14 +1,15 @@
-"""Nothing computed is lost: output locks, and the last good outputs of every stage kept as hard links.
+"""Nothing computed is lost: output locks, and the outputs of the jobs a workflow reruns kept as hard links.
 
 Snakemake deletes a job's declared outputs before the job starts and again when it fails, so a
-stage's own atomic writes cannot keep the previous outputs of a failed or killed rerun. Each stage
-therefore hard-links its outputs, once they are complete, into `.mmrobust/kept/<key>/data` (no
-bytes are copied: outputs are only ever replaced by rename, never written in place). A stage marks
-its entries `pending` when it starts and clears them when it has kept the new outputs. When a
-workflow fails, its `onerror` hook puts back every pending output that is missing, with the
-Snakemake metadata record it had when the workflow started (workflow/rules/keep.smk), so the
-previous outputs are the same bytes, and Snakemake judges them exactly as before the failed run.
-`mmrobust restore` does the same by hand after Snakemake itself was killed.
+stage's own atomic writes cannot keep the previous outputs of a failed or killed rerun. So the
+workflow's `onstart` hook (workflow/rules/keep.smk) hard-links the existing outputs of every job
+it is about to run into `.mmrobust/kept/<key>/data`, with the Snakemake metadata record each had
+(no bytes are copied: outputs are only ever replaced by rename, never written in place, so a link
+stays the old bytes). When the workflow fails, `onerror` puts back every kept output that is
+missing, with its record, so the previous outputs are the same bytes and Snakemake judges them
+exactly as before the failed run. After either hook the links are dropped again (DVC takes a file
+with more than one link for one of its cache links and re-copies it at checkout). `mmrobust restore`
+puts outputs back by hand after Snakemake itself was killed.
 
 A lock beside each stage's output (`.<name>.lock`, holding pid and host) makes a second run on the
 same output fail at once. It is a POSIX record lock: the kernel releases it when its holder dies
@@ -32,15 +33,6 @@ from typing import Callable, Iterable, Iterator
 from .errors import MmrobustError
 
 KEPT = Path(".mmrobust") / "kept"
-DIR_TIMESTAMP = ".snakemake_timestamp"  # Snakemake's mtime carrier of a directory output
-
-
-def _key(path: Path) -> str:
-    return hashlib.sha256(os.path.normpath(path).encode()).hexdigest()[:24]
-
-
-def _entry(path: Path, root: Path) -> Path:
-    return root / _key(path)
 
 
 # --- locks ---------------------------------------------------------------------------------
@@ -105,6 +97,10 @@ def is_locked(out: Path) -> bool:
 
 # --- kept outputs --------------------------------------------------------------------------
 
+def _key(path: Path) -> str:
+    return hashlib.sha256(os.path.normpath(path).encode()).hexdigest()[:24]
+
+
 def _link_tree(src: Path, dst: Path) -> None:
     """Hard-link `src` (a file, or a folder's files) at `dst`, which must not exist."""
     if not src.is_dir():
@@ -126,111 +122,56 @@ def _remove(path: Path) -> None:
         path.unlink()
 
 
-def _data(entry: Path) -> Path | None:
-    """The entry's kept outputs; `data.old` if a keep was interrupted between its two renames."""
-    for name in ("data", "data.old"):
-        if (entry / name).exists():
-            return entry / name
-    return None
-
-
-def _files(path: Path) -> dict[str, int]:
-    """Relative file path -> inode, Snakemake's timestamp marker left out."""
-    if not path.is_dir():
-        return {"": path.stat().st_ino}
-    return {str(p.relative_to(path)): p.stat().st_ino for p in path.rglob("*")
-            if p.is_file() and p.name != DIR_TIMESTAMP}
-
-
-def mark_pending(outputs: Iterable[Path], root: Path = KEPT) -> None:
-    for out in outputs:
-        entry = _entry(out, root)
-        entry.mkdir(parents=True, exist_ok=True)
-        (entry / "path").write_text(os.path.normpath(out) + "\n", encoding="utf-8")
-        (entry / "pending").write_text(f"pid {os.getpid()}\n")
-
-
-def keep(outputs: Iterable[Path], root: Path = KEPT) -> None:
-    """Make the complete outputs of this run the kept ones (hard links) and clear `pending`."""
-    for out in outputs:
-        entry = _entry(out, root)
-        entry.mkdir(parents=True, exist_ok=True)
-        (entry / "path").write_text(os.path.normpath(out) + "\n", encoding="utf-8")
-        if out.exists():
-            new = entry / "data.new"
-            _remove(new)
-            try:
-                _link_tree(out, new)
-            except OSError as exc:
-                _remove(new)
-                if exc.errno != errno.EXDEV:
-                    raise
-                print(f"mmrobust: warning: {out} is on another file system than {root}: not kept, so a failed "
-                      f"rerun will lose it (the stage recomputes it)", file=sys.stderr)
-                continue
-            if (entry / "data").exists():
-                _remove(entry / "data.old")
-                os.rename(entry / "data", entry / "data.old")
-            os.rename(new, entry / "data")
-            _remove(entry / "data.old")
-            _remove(entry / "record.json")
-        (entry / "pending").unlink(missing_ok=True)
-
-
-@contextmanager
-def guarded(outputs: list[Path], lock: Path, enabled: bool = True) -> Iterator[None]:
-    """A stage's run: its output locked, its kept entries pending, and its complete outputs kept."""
-    if not enabled:  # a distributed job's other ranks: rank 0 writes, locks and keeps
-        yield
-        return
-    # Snakemake deletes outputs in its working directory, where the store lives; elsewhere a stage's
-    # own atomic writes already leave the previous outputs of a failed run in place.
-    here = Path.cwd().resolve()
-    outputs = [Path(os.path.relpath(o.resolve(), here)) for o in outputs if o.resolve().is_relative_to(here)]
-    with output_lock(lock):
-        mark_pending(outputs)
-        yield
-        keep(outputs)
-
-
-def entries(root: Path = KEPT) -> Iterator[tuple[Path, Path]]:
-    """(output path, entry folder) of every kept entry, sorted by output path."""
+def entries(root: Path = KEPT) -> list[tuple[Path, Path]]:
+    """(output path, entry folder) of every kept output, sorted by output path."""
     found = []
     for entry in sorted(root.glob("*")) if root.is_dir() else []:
         try:
             found.append((Path((entry / "path").read_text(encoding="utf-8").strip()), entry))
         except FileNotFoundError:
-            continue
-    yield from sorted(found)
+            _remove(entry)  # a keep interrupted before it wrote the path: nothing usable
+    return sorted(found)
 
 
-def snapshot(record_of: Callable[[Path], dict | None], root: Path = KEPT) -> int:
-    """At a workflow's start: for every output that exists and is the kept one, keep Snakemake's record
-    of it (and a directory's timestamp marker), so that a failed job's restore has them. Returns how many."""
-    count = 0
+def release(root: Path = KEPT) -> None:
+    """Drop the entries whose output is in place; those of missing outputs stay restorable."""
     for out, entry in entries(root):
-        data = _data(entry)
-        _remove(entry / "record.json")
-        if data is None or not out.exists() or _files(out) != _files(data):
+        if out.exists():
+            _remove(entry)
+
+
+def keep(outputs: Iterable[Path], record_of: Callable[[Path], dict | None], root: Path = KEPT) -> int:
+    """Before a workflow runs its jobs: hard-link each existing output of theirs, with its Snakemake
+    record. Returns how many were kept."""
+    release(root)
+    count = 0
+    for out in sorted(set(outputs)):
+        if not out.exists():
             continue
-        marker = out / DIR_TIMESTAMP
-        if out.is_dir() and marker.exists():
-            _remove(data / DIR_TIMESTAMP)
-            os.link(marker, data / DIR_TIMESTAMP)
+        entry = root / _key(out)
+        _remove(entry)
+        entry.mkdir(parents=True)
+        try:
+            _link_tree(out, entry / "data")
+        except OSError as exc:
+            _remove(entry)
+            if exc.errno != errno.EXDEV:
+                raise
+            print(f"mmrobust: warning: {out} is on another file system than {root}: not kept, so a failed "
+                  f"rerun loses it", file=sys.stderr)
+            continue
         (entry / "record.json").write_text(json.dumps({"record": record_of(out)}, sort_keys=True), encoding="utf-8")
+        (entry / "path").write_text(os.path.normpath(out) + "\n", encoding="utf-8")  # last: the entry is complete
         count += 1
     return count
 
 
 def restore(put_record: Callable[[Path, dict | None], None] | None = None, root: Path = KEPT) -> list[Path]:
-    """Put back every kept output that is missing, and that existed when the last workflow started
-    (snapshotted) or whose stage began a rerun (pending), unless its stage is still running. With
-    `put_record` (the onerror hook), also the Snakemake record it had then."""
+    """Put back every kept output that is missing, unless its stage is still running (with `put_record`,
+    the onerror hook, also its Snakemake record); then drop the entries of outputs in place."""
     restored = []
     for out, entry in entries(root):
-        data = _data(entry)
-        snapped, pending = (entry / "record.json").exists(), (entry / "pending").exists()
-        if data is None or not (snapped or pending) or out.exists() or out.is_symlink():
+        if out.exists() or out.is_symlink():
             continue
         if is_locked(out) or any(is_locked(parent) for parent in out.parents):
             print(f"mmrobust: {out}: its stage is still running; not restored", file=sys.stderr)
@@ -238,10 +179,10 @@ def restore(put_record: Callable[[Path, dict | None], None] | None = None, root:
         out.parent.mkdir(parents=True, exist_ok=True)
         staging = out.parent / f".{out.name}.restore"
         _remove(staging)
-        _link_tree(data, staging)
+        _link_tree(entry / "data", staging)
         os.rename(staging, out)
-        if put_record is not None and snapped:
+        if put_record is not None:
             put_record(out, json.loads((entry / "record.json").read_text(encoding="utf-8"))["record"])
-        (entry / "pending").unlink(missing_ok=True)
         restored.append(out)
+    release(root)
     return restored

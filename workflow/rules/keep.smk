@@ -1,10 +1,13 @@
-# Nothing computed is lost (src/mmrobust/keep.py): Snakemake deletes a failed job's outputs and
-# records the failed run's params for them; onerror puts the previous outputs back (hard links kept
-# by the stage) together with the metadata record they had when this workflow started.
+# Nothing computed is lost (src/mmrobust/keep.py): Snakemake deletes the outputs of a job before it
+# runs and again when it fails, and records the failed run's params for them. So onstart hard-links
+# the outputs of every job about to run, with their metadata records, and onerror puts back what is
+# missing; both then drop the links.
+from pathlib import Path
+
 from snakemake.io import IOFile
 from snakemake.persistence import MetadataRecord
 
-from mmrobust.keep import restore, snapshot
+from mmrobust.keep import keep, release, restore
 
 
 def _record_of(path):
@@ -23,7 +26,11 @@ def _put_record(path, record):
 
 
 onstart:
-    snapshot(_record_of)
+    keep((Path(f) for job in workflow.dag.needrun_jobs() for f in job.output), _record_of)
+
+
+onsuccess:
+    release()
 
 
 onerror:
