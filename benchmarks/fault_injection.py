@@ -8,7 +8,7 @@ two configs A and B that give it different bytes: a run towards the other config
 --seed), the outputs are compared with the reference digests of A and B, the run is repeated to
 completion and compared again. Ratios and counts only; the machine is named in the JSON.
 
-Usage: python benchmarks/fault_injection.py [--kills 5] [--seed 0] [--out benchmarks/results/fault_injection.json]
+Usage: python benchmarks/fault_injection.py [--kills 10] [--seed 0] [--out benchmarks/results/fault_injection.json]
 """
 from __future__ import annotations
 
@@ -87,7 +87,7 @@ def timed_stage(root: Path, stage: str, towards_b: bool) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--kills", type=int, default=5, help="kills per stage")
+    parser.add_argument("--kills", type=int, default=10, help="kills per stage")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="benchmarks/results/fault_injection.json")
     args = parser.parse_args()
