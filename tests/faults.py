@@ -55,5 +55,14 @@ def run_and_kill(cwd: Path, stage: str, args: list[str], delay: float, started: 
                 except ProcessLookupError:
                     pass
         time.sleep(0.02)
+    if killed:  # a worker forked just before the kill would live on as an orphan: kill those too
+        until = time.monotonic() + 1.0
+        while time.monotonic() < until:
+            for pid in stage_pids(stage, cwd):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            time.sleep(0.05)
     output, _ = proc.communicate(timeout=max(1.0, deadline - time.monotonic()))
     return proc.returncode, killed, output
