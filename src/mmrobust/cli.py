@@ -153,8 +153,9 @@ def cmd_report(args: argparse.Namespace) -> None:
 
 def cmd_diff(args: argparse.Namespace) -> int:
     from .report.diff import diff
+    from .report.diff_filter import parse_tol
 
-    text, changed = diff(Path(args.repo), args.rev_a, args.rev_b)
+    text, changed = diff(Path(args.repo), args.rev_a, args.rev_b, args.table, args.experiment, parse_tol(args.tol))
     print(text)
     return 1 if changed and args.fail_on_change else 0
 
@@ -248,7 +249,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("rev_a", help="the older revision")
     p.add_argument("rev_b", nargs="?", default="HEAD", help="the newer revision (default: HEAD)")
     p.add_argument("--repo", default=".", help="the git repository (default: here)")
-    p.add_argument("--fail-on-change", action="store_true", help="exit 1 when any cell, row or table differs")
+    p.add_argument("--table", action="append", metavar="NAME", help="only this table (a name or a glob over the "
+                   "results/tables/*.csv names, e.g. 'table1_*'); repeatable")
+    p.add_argument("--experiment", action="append", metavar="NAME", help="only rows whose experiment column is NAME; "
+                   "repeatable; tables without an experiment column are kept whole")
+    p.add_argument("--tol", metavar="T", help="hide numeric changes with |new - old| <= T (exact decimals); they do "
+                   "not count as changes")
+    p.add_argument("--fail-on-change", action="store_true", help="exit 1 when a shown cell, row or table differs "
+                   "(after --table, --experiment and --tol)")
     p.set_defaults(func=cmd_diff)
 
     p = sub.add_parser("estimate", help="clips, hours and feature sizes per split of the config's catalog datasets (reads the catalogs only)")
