@@ -26,8 +26,9 @@ run: install
 test: install
 	pytest
 
+# snakemake --lint, all findings but the deliberate one (no conda/container per rule): scripts/lint.
 lint: install
-	snakemake --lint
+	python scripts/lint
 
 # Ratios from one run each; harmonization_cost, curriculum_auroc and eval_cost read the default
 # pipeline's outputs (run `make run` first). gpu_pretrain times steps on a GPU; here it only counts.

@@ -1,5 +1,7 @@
 # mmrobust workflow: download -> features -> curriculum -> pretrain -> embed -> finetune -> evaluate -> report.
 # Stages live in workflow/rules/; config keys are documented in config/README.md.
+# No conda: or container: directives: every rule runs in the locked .venv (requirements.lock);
+# `make lint` (scripts/lint) accepts that one lint and fails on any other.
 from snakemake.utils import min_version, validate
 
 min_version("9.0")

@@ -1,11 +1,12 @@
 """Config validation: one line naming the file and the key, before any work, from CLI and Snakemake."""
+import json
 import subprocess
 import sys
 
 import pytest
 import yaml
 
-from mmrobust.config import load_config, parse_spec, spec_json
+from mmrobust.config import load_config, parse_spec, spec_json, study_spec_json
 from mmrobust.errors import MmrobustError
 
 from conftest import REPO, TINY, copy_workflow, run_cli, snakemake_env
@@ -119,3 +120,68 @@ def test_snakemake_target_of_an_unknown_name_is_one_line(tmp_path, target, field
     errors = [line for line in output.splitlines() if "rror" in line or "xception" in line or "Traceback" in line]
     assert errors == [f"mmrobust: error: config/config.yaml+{tiny}: {field}: a target asks for {what}, "
                       f"which is not configured (known: {known})"], output
+
+
+# Exponent floats that PyYAML (YAML 1.1) reads as text: no dot, or no sign in the exponent.
+TEXT_FLOATS = ("pretrain:\n  lr: 3e-4\n  weight_decay: 1.0e2\n"
+               "study:\n  lp: {weight_decay: [0.0, 1E-4]}\n  ft: {lr: 5e-5}\n"
+               "experiments:\n  realign: {lr: 2e-4}\n")
+SAME_AS_NUMBERS = ("pretrain:\n  lr: 0.0003\n  weight_decay: 100.0\n"
+                   "study:\n  lp: {weight_decay: [0.0, 0.0001]}\n  ft: {lr: 0.00005}\n"
+                   "experiments:\n  realign: {lr: 0.0002}\n")
+
+
+def test_yaml_reads_exponent_floats_as_text():
+    # the reason for the conversion: without it these keys would fail "is not of type 'number'"
+    assert yaml.safe_load(TEXT_FLOATS)["pretrain"] == {"lr": "3e-4", "weight_decay": "1.0e2"}
+
+
+def test_exponent_floats_are_read_as_numbers(tmp_path):
+    config = load_config([*TINY, write(tmp_path, TEXT_FLOATS)])
+    assert config["pretrain"]["lr"] == 0.0003 and config["pretrain"]["weight_decay"] == 100.0
+    assert config["study"]["lp"]["weight_decay"] == [0.0, 0.0001]
+    assert config["study"]["ft"]["lr"] == 0.00005
+    assert json.loads(spec_json("pretrain", config, "realign"))["pretrain"]["lr"] == 0.0002
+    assert json.loads(spec_json("pretrain", config, "vatt"))["pretrain"]["lr"] == 0.0003
+
+
+def test_exponent_floats_give_the_specs_of_the_decimal_floats(tmp_path):
+    text = load_config([*TINY, write(tmp_path, TEXT_FLOATS)])
+    numbers = load_config([*TINY, write(tmp_path, SAME_AS_NUMBERS)])
+    for experiment in ("vatt", "realign"):
+        assert spec_json("pretrain", text, experiment) == spec_json("pretrain", numbers, experiment)
+    assert study_spec_json("finetune", text, "multilabel", "masd") == study_spec_json("finetune", numbers, "multilabel", "masd")
+
+
+@pytest.mark.parametrize("text, message", [
+    ("pretrain:\n  lr: 3e-4x\n", "pretrain.lr: '3e-4x' is not of type 'number'"),
+    ("pretrain:\n  lr: '0.1'\n", "pretrain.lr: '0.1' is not of type 'number'"),  # quoted text stays text
+    ("features:\n  video:\n    num_frames: 1e1\n", "features.video.num_frames: '1e1' is not of type 'integer'"),
+])
+def test_other_text_is_still_not_a_number(tmp_path, text, message):
+    with pytest.raises(MmrobustError) as info:
+        load_config([REPO / "config" / "config.yaml", write(tmp_path, text)])
+    assert message in str(info.value)
+
+
+def test_cli_accepts_exponent_floats(tmp_path):
+    result = run_cli("check-config", "--config", str(REPO / "config" / "config.yaml"), str(write(tmp_path, TEXT_FLOATS)))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("ok: ")
+
+
+def shell_commands(cwd, override) -> list[str]:
+    result = subprocess.run(["snakemake", "-n", "-p", "--configfile", "config/tiny.yaml", str(override)], cwd=cwd,
+                            capture_output=True, text=True, env=snakemake_env(), timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return sorted(line for line in result.stdout.splitlines() if line.startswith("Shell command: "))
+
+
+def test_snakemake_runs_exponent_floats_as_the_decimal_floats(tmp_path):
+    # Snakemake's own validate comes after check_config, which converts; the jobs' --spec params
+    # (what decides reruns) are those of the same config written with decimal floats
+    copy_workflow(tmp_path)
+    text = shell_commands(tmp_path, write(tmp_path / "config", TEXT_FLOATS))
+    numbers = shell_commands(tmp_path, write(tmp_path / "config", SAME_AS_NUMBERS))
+    assert text == numbers
+    assert any('"lr":0.0003' in line for line in text) and any('"lr":0.0002' in line for line in text)

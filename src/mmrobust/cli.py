@@ -40,19 +40,28 @@ def _only(config: dict, section: str) -> str:
     return names[0]
 
 
-def _stage_args(parser: argparse.ArgumentParser) -> None:
+# The option naming which part of the config a stage runs on (with --config): each stage reads one.
+_NAME_HELP = {
+    "--dataset": "dataset name in the config (needed when several are configured)",
+    "--experiment": "experiment name in the config (needed when several are configured)",
+    "--task": "study.tasks name (needed when several are configured)",
+}
+
+
+def _stage_args(parser: argparse.ArgumentParser, name: str | None, workers: bool = True) -> None:
+    """The options every pipeline stage has; `name` is --dataset, --experiment, --task or None (report)."""
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--spec", help="JSON settings of this stage (as passed by the Snakemake rule)")
     source.add_argument("--config", nargs="+", metavar="FILE", help="config files, merged left to right (default: config/config.yaml)")
-    parser.add_argument("--dataset", help="dataset name in the config (needed when several are configured)")
-    parser.add_argument("--experiment", help="experiment name in the config (pretrain, curriculum)")
-    parser.add_argument("--task", help="study.tasks name (embed, finetune, evaluate)")
-    parser.add_argument("--workers", type=int, default=1, help="worker processes or threads (speed only; outputs are identical)")
+    if name:
+        parser.add_argument(name, help=f"(with --config) {_NAME_HELP[name]}")
+    if workers:
+        parser.add_argument("--workers", type=int, default=1, help="worker processes or threads (speed only; outputs are identical)")
 
 
 def _method_args(parser: argparse.ArgumentParser, pretrained_required: bool) -> None:
-    """The inputs of the finetune and evaluate stages; each method reads the ones it needs."""
-    _stage_args(parser)
+    """The inputs of the finetune and evaluate stages, which both read all of them (wiseft: --lp, --masd)."""
+    _stage_args(parser, "--task")
     parser.add_argument("--method", choices=METHODS, help="(with --config; a --spec names it)")
     parser.add_argument("--pretrained", required=pretrained_required, help="pretrained checkpoint")
     parser.add_argument("--embeddings", required=True, help="the task's embeddings file (embed stage)")
@@ -182,8 +191,21 @@ def cmd_restore(args: argparse.Namespace) -> None:
     print(f"{len(restored)} output(s) restored from {KEPT}")
 
 
+def _version() -> str:
+    """The installed distribution's version (pyproject.toml); __version__ when run from a source tree."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("mmrobust")
+    except PackageNotFoundError:
+        from . import __version__
+
+        return __version__
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mmrobust", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"mmrobust {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("check-config", help="validate config files against workflow/schemas/config.schema.yaml")
@@ -191,18 +213,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_check_config)
 
     p = sub.add_parser("download", help="write data/<dataset>: manifest.csv, media/, skipped.csv, meta/")
-    _stage_args(p)
+    _stage_args(p, "--dataset")
     p.add_argument("--out", required=True, help="dataset folder, e.g. data/synthetic")
     p.set_defaults(func=cmd_download)
 
     p = sub.add_parser("features", help="write features/<dataset>: shards/, index.csv, skipped.csv, summary.json")
-    _stage_args(p)
+    _stage_args(p, "--dataset")
     p.add_argument("--data", required=True, help="dataset folder written by download")
     p.add_argument("--out", required=True, help="features folder, e.g. features/synthetic")
     p.set_defaults(func=cmd_features)
 
     p = sub.add_parser("curriculum", help="train the warm-up model, score every pretraining triplet's gradient conflict")
-    _stage_args(p)
+    _stage_args(p, "--experiment")
     p.add_argument("--features", required=True, help="features folder of the pretraining dataset")
     p.add_argument("--scores", required=True, help="CSV to write: id, cosine, rank")
     p.add_argument("--warmup", required=True, help="warm-up checkpoint to write")
@@ -210,7 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_curriculum)
 
     p = sub.add_parser("pretrain", help="VATT pretraining with optional realignment and curriculum")
-    _stage_args(p)
+    _stage_args(p, "--experiment")
     p.add_argument("--features", required=True, help="features folder of the pretraining dataset")
     p.add_argument("--out", required=True, help="checkpoint to write")
     p.add_argument("--curves", required=True, help="per-step curve CSV to write")
@@ -218,7 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_pretrain)
 
     p = sub.add_parser("embed", help="per-modality embeddings of a task's train and eval splits under one pretrained model")
-    _stage_args(p)
+    _stage_args(p, "--task")
     p.add_argument("--pretrained", required=True, help="pretrained checkpoint")
     p.add_argument("--features", required=True, help="features folder of the task's dataset")
     p.add_argument("--out", required=True, help="embeddings file to write")
@@ -239,7 +261,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("report", help="tables, plots and metrics.json from every matrix")
-    _stage_args(p)
+    _stage_args(p, None, workers=False)
     p.add_argument("--results", required=True, help="results folder holding <experiment>/<task>/<method>/")
     p.add_argument("--out", required=True, help="folder to write tables/, plots/, metrics.json and the read-out into")
     p.add_argument("--provenance", nargs="*", default=[], help="features summary.json files (clip counts per split)")

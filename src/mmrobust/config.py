@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import copy
 import json
+import math
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable
@@ -62,8 +64,39 @@ def _error_line(error: jsonschema.ValidationError, source: str) -> str:
     return f"{source}: {key}: {message}"
 
 
+# A float in exponent notation without a dot or without a signed exponent (3e-4, 1.0e4): YAML 1.2
+# reads a number, but PyYAML (YAML 1.1, as Snakemake and load_config use it) reads text.
+_EXPONENT_FLOAT = re.compile(r"[-+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)[eE][-+]?[0-9]+")
+
+
+def _text_numbers(errors: Iterable[jsonschema.ValidationError]) -> Iterable[jsonschema.ValidationError]:
+    """The type errors of strings written as exponent floats where the schema wants a number
+    (oneOf/anyOf branches included: their errors are in `context`)."""
+    for error in errors:
+        yield from _text_numbers(error.context or [])
+        wanted = error.validator_value if isinstance(error.validator_value, list) else [error.validator_value]
+        if (error.validator == "type" and "number" in wanted and isinstance(error.instance, str)
+                and _EXPONENT_FLOAT.fullmatch(error.instance) and math.isfinite(float(error.instance))):
+            yield error
+
+
+def _read_text_numbers(instance: dict, schema: dict) -> None:
+    """Turn those strings into floats in place, so that `lr: 3e-4` means what it says (before
+    Snakemake's own validate sees the config: check_config runs first). A config whose numbers are
+    already numbers is left as it is: only a value that would fail validation changes."""
+    while found := [e for e in _text_numbers(_Validator(schema).iter_errors(instance)) if e.absolute_path]:
+        for error in found:
+            *parents, key = error.absolute_path
+            node = instance
+            for part in parents:
+                node = node[part]
+            node[key] = float(error.instance)
+
+
 def validate(instance: dict, schema: dict, source: str) -> dict:
-    """Validate `instance` in place (filling defaults); raise MmrobustError with one line on failure."""
+    """Validate `instance` in place (filling defaults, reading exponent floats written as text);
+    raise MmrobustError with one line on failure."""
+    _read_text_numbers(instance, schema)
     errors = sorted(_Validator(schema).iter_errors(instance), key=lambda e: list(e.absolute_path))
     if errors:
         raise MmrobustError(_error_line(jsonschema.exceptions.best_match(errors), source))
