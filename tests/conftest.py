@@ -102,13 +102,14 @@ def make_project(dest: Path) -> Path:
     import yaml
 
     copy_workflow(dest)
-    for name in ("dvc.yaml", ".dvcignore", ".gitignore"):
+    for name in ("dvc.yaml", ".dvcignore", ".gitignore", "requirements.lock", "pyproject.toml"):  # dvc.yaml's deps too
         shutil.copy(REPO / name, dest / name)
     for folder in ("scripts", "src"):
         shutil.copytree(REPO / folder, dest / folder, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
     (dest / ".dvc").mkdir()
     for name in ("config", ".gitignore"):
         shutil.copy(REPO / ".dvc" / name, dest / ".dvc" / name)
+    shutil.copytree(REPO / ".dvc" / "plots", dest / ".dvc" / "plots")
     (dest / "config" / "config.yaml").write_text(yaml.safe_dump(load_config(TINY), sort_keys=True))
     sh(dest, "git", "init", "-q", "-b", "main")
     sh(dest, "git", "add", "-A")

@@ -5,7 +5,7 @@ import socket
 import pytest
 import yaml
 
-from conftest import REPO, sh, tree_digest
+from conftest import REPO, make_project, sh, tree_digest
 from mmrobust.fileio import sha256_file
 
 pytestmark = pytest.mark.slow
@@ -29,6 +29,13 @@ def test_dvc_yaml_has_an_out_per_experiment():
     outs = {next(iter(o)) if isinstance(o, dict) else o for o in stage["outs"]}
     experiments = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["experiments"]
     assert {f"results/{e}" for e in experiments} <= outs
+
+
+def test_the_pipeline_depends_on_the_code_the_environment_and_the_scripts(tmp_path):
+    deps = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]["pipeline"]["deps"]
+    assert {"Snakefile", "workflow", "src/mmrobust", "requirements.lock", "pyproject.toml", "scripts"} <= set(deps)
+    project = make_project(tmp_path)  # what the DVC tests run `dvc repro` in: a missing dep would fail it
+    assert [d for d in deps if not (project / d).exists()] == []
 
 
 def test_a_run_leaves_dvc_status_clean_and_two_runs_the_same_hashes(projects):

@@ -50,7 +50,8 @@ def test_real_run_writes_every_output_and_logs(ran):
                  "results/curriculum/curriculum/scores.csv", "checkpoints/harmonized/warmup.pt",
                  "embeddings/vatt/multilabel.pt", "checkpoints/realign/singlelabel/wiseft/VT.pt",
                  "results/harmonized/multilabel/masd/selection.csv", "results/vatt/singlelabel/wiseft/sweep.csv",
-                 "results/metrics.json", "results/tables/table1_multilabel.md", "results/tables/table2_singlelabel.csv",
+                 "results/metrics.json", "results/headline/multilabel/vatt.json",
+                 "results/tables/table1_multilabel.md", "results/tables/table2_singlelabel.csv",
                  "results/tables/readout.md", "results/plots/fig6_singlelabel.png", "logs/report/report.log"):
         assert (root / path).is_file(), path
     assert len((root / "features/synthetic/index.csv").read_text().splitlines()) == 36 + 1

@@ -260,10 +260,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sweep", help="α-sweep CSV to write (wiseft)")
     p.set_defaults(func=cmd_evaluate)
 
-    p = sub.add_parser("report", help="tables, plots and metrics.json from every matrix")
+    p = sub.add_parser("report", help="tables, plots, metrics.json and the headline metrics from every matrix")
     _stage_args(p, None, workers=False)
     p.add_argument("--results", required=True, help="results folder holding <experiment>/<task>/<method>/")
-    p.add_argument("--out", required=True, help="folder to write tables/, plots/, metrics.json and the read-out into")
+    p.add_argument("--out", required=True, help="folder to write tables/, plots/, headline/, metrics.json and the read-out into")
     p.add_argument("--provenance", nargs="*", default=[], help="features summary.json files (clip counts per split)")
     p.set_defaults(func=cmd_report)
 

@@ -1,5 +1,6 @@
 rule report:
-    """Tables (Markdown + CSV), figures (PNG), metrics.json and the read-out of every experiment and task."""
+    """Tables (Markdown + CSV), figures (PNG), metrics.json, the headline metrics (headline/<task>/<experiment>.json,
+    what `dvc metrics show` prints) and the read-out of every experiment and task."""
     input:
         matrices=expand("results/{experiment}/{task}/{method}/matrix.csv", experiment=sorted(config["experiments"]),
                         task=sorted(config["study"]["tasks"]), method=METHODS),
@@ -8,6 +9,7 @@ rule report:
         summaries=sorted({f"features/{t['dataset']}/summary.json" for t in config["study"]["tasks"].values()}),
     output:
         metrics="results/metrics.json",
+        headline=directory("results/headline"),
         tables=directory("results/tables"),
         plots=directory("results/plots"),
     params:

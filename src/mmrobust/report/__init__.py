@@ -1,1 +1,1 @@
-"""Tables (Markdown + CSV), figures (PNG), metrics.json and the read-out of the robustness study."""
+"""Tables (Markdown + CSV), figures (PNG), metrics.json, the headline metrics and the read-out of the robustness study."""

@@ -1,5 +1,7 @@
 """The report stage: every matrix of results/<experiment>/<task>/<method>/ into tables, figures,
-metrics.json (for `dvc metrics diff`), the read-out and a provenance file."""
+metrics.json (every stratum: `dvc metrics diff --targets results/metrics.json`), the headline
+metrics (headline/<task>/<experiment>.json: overall P and R per method, what `dvc metrics show`
+prints), the read-out and a provenance file."""
 from __future__ import annotations
 
 import csv
@@ -53,6 +55,13 @@ def write_table(folder: Path, name: str, header: list[str], rows: list[list], ma
         atomic_write_text(folder / f"{name}.md", tables.markdown(header, rows))
 
 
+def headline_text(by_method: dict) -> str:
+    """One experiment and task: {method: {P, R}} of the overall stratum. One small file per
+    (task, experiment) makes `dvc metrics show` a table of one row each and 8 columns."""
+    head = {m: {k: strata["overall"][k] for k in ("P", "R")} for m, strata in by_method.items()}
+    return json.dumps(head, indent=1, sort_keys=True) + "\n"
+
+
 def build_report(spec: dict, results: Path, out: Path, summaries: list[Path]) -> None:
     by_dataset = {}
     for path in summaries:
@@ -78,6 +87,9 @@ def build_report(spec: dict, results: Path, out: Path, summaries: list[Path]) ->
                                   for m in METHODS} for e in spec["experiments"]}
         readout += task_readout(task_name, metric, matrices, BASELINE)
     atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=1, sort_keys=True) + "\n")
+    for task_name, by_experiment in metrics.items():
+        for experiment, by_method in by_experiment.items():
+            atomic_write_text(out / "headline" / task_name / f"{experiment}.json", headline_text(by_method))
     atomic_write_text(tables_dir / "readout.md", "\n".join(readout))
     # Beside the tables, not in them: a commit that changes no result changes no table byte.
     provenance = {"spec": spec, "mmrobust": version("mmrobust"), "features": {k: v["splits"] for k, v in sorted(by_dataset.items())}}
