@@ -26,7 +26,8 @@ def _put_record(path, record):
 
 
 onstart:
-    keep((Path(f) for job in workflow.dag.needrun_jobs() for f in job.output), _record_of)
+    if not workflow.touch:  # --touch (scripts/dvc-pulled) deletes and writes no output
+        keep((Path(f) for job in workflow.dag.needrun_jobs() for f in job.output), _record_of)
 
 
 onsuccess:
