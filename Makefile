@@ -9,7 +9,7 @@ BIN := $(CURDIR)/$(VENV)/bin
 UV_VERSION := 0.13.9
 export PATH := $(BIN):$(PATH)
 
-.PHONY: install run test lint bench lock pull
+.PHONY: install run test lint bench lock pull slurm-profile
 
 install: $(VENV)/.installed
 
@@ -21,7 +21,12 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 	touch $@
 
 run: install
-	snakemake --profile workflow/profiles/default
+	snakemake
+
+# `snakemake --profile slurm` as typed: installs workflow/profiles/slurm as the global profile
+# `slurm` (~/.config/snakemake/slurm), keeping one that exists.
+slurm-profile:
+	scripts/install-slurm-profile
 
 test: install
 	pytest

@@ -33,7 +33,7 @@ def test_dvc_yaml_has_an_out_per_experiment():
 
 def test_the_pipeline_depends_on_the_code_the_environment_and_the_scripts(tmp_path):
     deps = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]["pipeline"]["deps"]
-    assert {"Snakefile", "workflow", "src/mmrobust", "requirements.lock", "pyproject.toml", "scripts"} <= set(deps)
+    assert {"Snakefile", "workflow", "profiles", "src/mmrobust", "requirements.lock", "pyproject.toml", "scripts"} <= set(deps)
     project = make_project(tmp_path)  # what the DVC tests run `dvc repro` in: a missing dep would fail it
     assert [d for d in deps if not (project / d).exists()] == []
 
@@ -109,7 +109,7 @@ def snapshot(project, experiment):
     return files
 
 
-WORKFLOW = ("snakemake", "--profile", "workflow/profiles/default")
+WORKFLOW = ("snakemake",)  # profiles/default comes by itself
 ABLATIONS = {
     # one experiment's rule forced through a target, then the workflow brings the rest up to date
     "target": [[*WORKFLOW, "--forcerun", "pretrain", "--", "checkpoints/realign/model.pt"], [*WORKFLOW]],

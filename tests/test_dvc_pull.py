@@ -16,7 +16,7 @@ rule copy:
 """
 DVC_YAML = """stages:
   pipeline:
-    cmd: snakemake --profile workflow/profiles/default
+    cmd: snakemake
     deps: [Snakefile, in.txt]
     outs:
       - out: {persist: true}
@@ -30,8 +30,8 @@ def run(cwd, *args):
 def origin(parent):
     """parent/project, run and pushed to its committed default remote: the folder parent/mmrobust-dvc-storage."""
     project = parent / "project"
-    (project / "workflow/profiles/default").mkdir(parents=True)
-    (project / "workflow/profiles/default/config.yaml").write_text("cores: 1\n")
+    (project / "profiles/default").mkdir(parents=True)
+    (project / "profiles/default/config.yaml").write_text("cores: 1\n")
     (project / "Snakefile").write_text(SNAKEFILE)
     (project / "dvc.yaml").write_text(DVC_YAML)
     (project / "in.txt").write_text("pulled\n")
@@ -64,7 +64,7 @@ def one_line_failure(result):
 
 def pulled(project):
     assert (project / "out/f.txt").read_text() == "pulled\n"
-    assert "Nothing to be done" in sh(project, "snakemake", "--profile", "workflow/profiles/default", "-n")
+    assert "Nothing to be done" in sh(project, "snakemake", "-n")
     assert "Data and pipelines are up to date" in sh(project, "dvc", "status")
 
 

@@ -26,7 +26,7 @@ def test_paper_config_uses_catalogs_for_every_dataset():
 
 def test_dry_run_plans_the_whole_study_without_data(tmp_path):
     copy_workflow(tmp_path)
-    result = subprocess.run(["snakemake", "-n", "--profile", "workflow/profiles/default", "--configfile", "config/paper.yaml",
+    result = subprocess.run(["snakemake", "-n", "--configfile", "config/paper.yaml",
                              "--replace-workflow-config"], cwd=tmp_path, capture_output=True, text=True, env=snakemake_env())
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     stats = result.stdout.split("Job stats:")[1]
@@ -37,7 +37,7 @@ def test_dry_run_plans_the_whole_study_without_data(tmp_path):
 
 def test_a_missing_clip_checkpoint_stops_with_where_to_put_it(tmp_path):
     copy_workflow(tmp_path)
-    result = subprocess.run(["snakemake", "--profile", "workflow/profiles/default", "--configfile", "config/paper.yaml",
+    result = subprocess.run(["snakemake", "--configfile", "config/paper.yaml",
                              "--replace-workflow-config", "checkpoints/clip/ViT-B-16.pt"], cwd=tmp_path, capture_output=True,
                             text=True, env=snakemake_env())
     assert result.returncode != 0

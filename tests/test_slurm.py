@@ -1,7 +1,8 @@
 """A real single-node SLURM (scripts/slurm-local-up: slurmctld + slurmd + munge, no mocks).
 
 The tiny pipeline's chain download -> features -> pretrain -> embed -> finetune (lp) runs through
-`snakemake --profile workflow/profiles/slurm` and sbatch, and its files equal the local run's;
+`snakemake --profile slurm` (the global profile that `make slurm-profile` installs) and sbatch, and
+its files equal the local run's;
 GPU rules ask for a GPU, CPU rules do not. Pretraining on 2 processes under srun (scripts/launch)
 reaches the one-process parameters. Without root or apt-get the module is skipped, unless
 MMROBUST_REQUIRE_SLURM=1 (CI, .ci/run) turns that into a failure.
@@ -52,9 +53,13 @@ def slurm(tmp_path_factory) -> dict:
 
 
 def test_pipeline_through_sbatch_equals_the_local_run(slurm, projects, tmp_path):
-    project = make_project(tmp_path)
-    log = sh(project, *BOUND, "snakemake", "--profile", "workflow/profiles/slurm", "--verbose",
-             "--slurm-init-seconds-before-status-checks", "2", TARGET, timeout=480, env=slurm)
+    """`snakemake --profile slurm` as a user types it, from the project's root, after `make slurm-profile`."""
+    project = make_project(tmp_path / "project")
+    env = {**slurm, "XDG_CONFIG_HOME": str(tmp_path / "config")}  # the user's ~/.config
+    sh(project, "scripts/install-slurm-profile", env=env)
+    log = sh(project, *BOUND, "snakemake", "--profile", "slurm", TARGET, "--verbose",
+             "--slurm-init-seconds-before-status-checks", "2", timeout=480, env=env)
+    assert "Using profiles slurm and workflow specific profile profiles/default" in log, log[:2000]
     calls = {m.group(1): line for line in log.splitlines() if "sbatch call" in line
              for m in [re.search(r"rule_(\w+?)_wildcards", line)] if m}
     assert set(calls) == {"download", "features", "pretrain", "embed", "finetune"}, log[-3000:]
