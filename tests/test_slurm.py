@@ -54,6 +54,7 @@ def slurm(tmp_path_factory) -> dict:
 
 def test_pipeline_through_sbatch_equals_the_local_run(slurm, projects, tmp_path):
     """`snakemake --profile slurm` as a user types it, from the project's root, after `make slurm-profile`."""
+    (tmp_path / "project").mkdir()
     project = make_project(tmp_path / "project")
     env = {**slurm, "XDG_CONFIG_HOME": str(tmp_path / "config")}  # the user's ~/.config
     sh(project, "scripts/install-slurm-profile", env=env)
