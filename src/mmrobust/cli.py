@@ -309,12 +309,19 @@ def _locked_output(args: argparse.Namespace) -> Path | None:
     return Path(args.scores) if args.command == "curriculum" else None
 
 
-def _rank_zero(command: str) -> bool:
-    if command in DISTRIBUTED and ("WORLD_SIZE" in os.environ or "MMROBUST_DISTRIBUTED" in os.environ):
+def _launched_world():
+    """The distributed world a launcher (torchrun, srun) set up; None when none is in play, so that
+    torch is imported only then."""
+    if "WORLD_SIZE" in os.environ or "MMROBUST_DISTRIBUTED" in os.environ:
         from .distributed import world_from_env
 
-        return world_from_env().main
-    return True
+        return world_from_env()
+    return None
+
+
+def _rank_zero(command: str) -> bool:
+    world = _launched_world() if command in DISTRIBUTED else None
+    return world is None or world.main
 
 
 def _run(args: argparse.Namespace) -> int | None:
@@ -330,10 +337,9 @@ def _run(args: argparse.Namespace) -> int | None:
 
 
 def _single_process(command: str) -> None:
-    if command not in DISTRIBUTED and ("WORLD_SIZE" in os.environ or "MMROBUST_DISTRIBUTED" in os.environ):
-        from .distributed import world_from_env  # torch: imported only when a launcher is in play
-
-        if world_from_env().active:
+    if command not in DISTRIBUTED:
+        world = _launched_world()
+        if world is not None and world.active:
             raise MmrobustError(f"{command}: runs in one process; only {' and '.join(DISTRIBUTED)} run distributed")
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import os
+import sys
 from dataclasses import astuple, dataclass
 from pathlib import Path
 
@@ -23,6 +24,13 @@ class Skip:
 
 def write_report(path: str | os.PathLike, skips: list[Skip]) -> None:
     atomic_write_text(path, csv_text(FIELDS, (astuple(s) for s in sorted(skips))))
+
+
+def print_skips(skips: list[Skip], what: str = "skipped") -> None:
+    """Each left-out item on stderr (the stage's log) before a stage stops because of them."""
+    for s in sorted(skips):
+        label = what if s.action == DROPPED_CLIP else f"{what} {s.action.removeprefix('dropped_')} of"
+        print(f"{label} {s.id} ({s.path}, {s.stage}): {s.reason}", file=sys.stderr)
 
 
 def read_report(path: str | os.PathLike) -> list[Skip]:

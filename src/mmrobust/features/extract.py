@@ -8,7 +8,6 @@ the shards do not depend on the worker count.
 from __future__ import annotations
 
 import json
-import sys
 from collections import Counter
 from pathlib import Path
 from typing import NamedTuple
@@ -17,7 +16,7 @@ import numpy as np
 import torch
 
 from ..data.manifest import LABEL_SEP, ManifestRow, read_manifest
-from ..data.report import DROPPED_CLIP, Skip, read_report, write_report
+from ..data.report import DROPPED_CLIP, Skip, print_skips, read_report, write_report
 from ..errors import MmrobustError
 from ..fileio import atomic_write_text, csv_text, staged_dir
 from ..parallel import ordered_map
@@ -121,8 +120,7 @@ def extract(dataset_dir: Path, out: Path, spec: dict, workers: int) -> dict:
         manifest = dataset_dir / "manifest.csv"
         # an empty features folder is no result even with max_skipped_fraction = 1
         if total and (len(dropped) / total > spec["max_skipped_fraction"] or not entries):
-            for s in sorted(dropped):
-                print(f"skipped {s.id} ({s.path}, {s.stage}): {s.reason}", file=sys.stderr)
+            print_skips(dropped)
             raise MmrobustError(
                 f"{manifest}: {len(dropped)} of {total} clips ({len(dropped) / total:.1%}) could not be used, "
                 + (f"above features.max_skipped_fraction = {spec['max_skipped_fraction']}" if entries else "none is left")
@@ -144,8 +142,7 @@ def _check_modalities(entries: list[IndexEntry], skips: list[Skip], limit: float
         n_lost = len({s.id for s in lost})
         carried = sum(e.present[column] for e in entries) + n_lost
         if carried and n_lost / carried > limit:
-            for s in lost:
-                print(f"lost {key} of {s.id} ({s.path}, {s.stage}): {s.reason}", file=sys.stderr)
+            print_skips(lost, "lost")
             raise MmrobustError(
                 f"{manifest}: {key}: lost in {n_lost} of {carried} clips that have it ({n_lost / carried:.1%}), "
                 f"above features.max_skipped_fraction = {limit} (most common: {_most_common(lost)}); "

@@ -17,7 +17,7 @@ from ...errors import MmrobustError
 from ...fileio import atomic_write_text, staged_dir
 from ..labels import label_report, warnings
 from ..manifest import ManifestRow, write_manifest
-from ..report import DROPPED_CLIP, write_report
+from ..report import DROPPED_CLIP, print_skips, write_report
 from . import http, local, mirror, synthetic, youtube
 
 SOURCES = {"synthetic": synthetic.fetch, "local": local.fetch, "http": http.fetch, "youtube": youtube.fetch,
@@ -34,8 +34,7 @@ def _origin(dataset: dict) -> str:
 
 def _refuse_empty(dataset: dict, skips: list) -> None:
     """An empty dataset is a wrong path or an empty CSV, not a result: stop before features sees it."""
-    for s in sorted(skips):
-        print(f"skipped {s.id} ({s.path}, {s.stage}): {s.reason}", file=sys.stderr)
+    print_skips(skips)
     found = (f"{len(skips)} item(s) left out, listed above; most common: "
              f"{Counter(s.reason for s in skips).most_common(1)[0][0]}") if skips else "no media files found"
     raise MmrobustError(f"{_origin(dataset)}: no clips ({found}); earlier data (if any) was kept")
