@@ -30,6 +30,18 @@ def stage_pids(stage: str, cwd: Path) -> list[int]:
     return pids
 
 
+def kill(pids: list[int]) -> bool:
+    """SIGKILL each of `pids`; whether any was still there to kill."""
+    hit = False
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+            hit = True
+        except ProcessLookupError:
+            pass
+    return hit
+
+
 def snakemake_cmd(*args: str) -> list[str]:
     return [sys.executable, "-m", "snakemake", "--cores", "2", *args]  # profiles/default comes by itself
 
@@ -48,21 +60,12 @@ def run_and_kill(cwd: Path, stage: str, args: list[str], delay: float, started: 
         if ready and seen_at is None:
             seen_at = time.monotonic()
         if seen_at is not None and time.monotonic() - seen_at >= delay and pids:
-            for pid in pids:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                    killed = True
-                except ProcessLookupError:
-                    pass
+            killed = kill(pids)
         time.sleep(0.02)
     if killed:  # a worker forked just before the kill would live on as an orphan: kill those too
         until = time.monotonic() + 1.0
         while time.monotonic() < until:
-            for pid in stage_pids(stage, cwd):
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
+            kill(stage_pids(stage, cwd))
             time.sleep(0.05)
     output, _ = proc.communicate(timeout=max(1.0, deadline - time.monotonic()))
     return proc.returncode, killed, output

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from conftest import copy_workflow, make_clip, run_cli, snakemake_env, tree_digest
-from faults import run_and_kill, snakemake_cmd, stage_pids
+from faults import kill, run_and_kill, snakemake_cmd, stage_pids
 
 pytestmark = pytest.mark.slow
 
@@ -171,8 +171,7 @@ def test_snakemake_killed_outright_is_undone_by_restore(project):
         time.sleep(0.02)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    for pid in stage_pids("features", project):
-        os.kill(pid, signal.SIGKILL)
+    kill(stage_pids("features", project))
     assert not (project / "features/clips/index.csv").exists()
     result = run_cli("restore", cwd=project)
     assert result.returncode == 0 and "restored features/clips/index.csv" in result.stdout, result.stderr
