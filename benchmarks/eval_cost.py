@@ -20,12 +20,12 @@ from common import machine, timed_interleaved
 from mmrobust.config import load_config, study_spec
 from mmrobust.downstream.embed import split_embeddings
 from mmrobust.downstream.model import Classifier
-from mmrobust.evaluate.matrix import column
+from mmrobust.downstream.model import column
 from mmrobust.evaluate.metrics import task_metric
 from mmrobust.modalities import SUBSETS
-from mmrobust.train import checkpoint
-from mmrobust.train.checkpoint import load_model
-from mmrobust.train.data import ClipSet
+from mmrobust.models import checkpoint
+from mmrobust.models.checkpoint import load_model
+from mmrobust.features.clips import ClipSet
 
 
 def main() -> None:

@@ -30,12 +30,12 @@ import yaml
 from torch.utils.flop_counter import FlopCounterMode
 
 from common import machine
-from mmrobust.curriculum import clip_generators
+from mmrobust.seeding import clip_generators
 from mmrobust.features.video import train_transform
 from mmrobust.harmonize import Harmonizer
 from mmrobust.models.config import model_config
 from mmrobust.models.vatt import create_model
-from mmrobust.train.schedule import adamw
+from mmrobust.schedule import adamw
 from mmrobust.train.step import LossSpec, train_step
 
 # Dense bf16 tensor-core peaks (NVIDIA data sheets, TFLOP/s); matched against the device name.

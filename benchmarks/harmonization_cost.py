@@ -20,7 +20,8 @@ import torch
 from common import machine, timed_interleaved
 
 from mmrobust.config import load_config, stage_spec
-from mmrobust.curriculum import batch_indices, clip_generators
+from mmrobust.curriculum import batch_indices
+from mmrobust.seeding import clip_generators
 from mmrobust.harmonize import Harmonizer
 from mmrobust.train.pretrain import build_model, loss_spec
 from mmrobust.train.stages import clips_for

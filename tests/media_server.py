@@ -1,4 +1,4 @@
-"""A web server on 127.0.0.1 for the youtube and mirror sources' tests: files of a folder with
+"""The one web server of the tests (http, youtube and mirror sources), on 127.0.0.1: files of a folder with
 Range support, plus scripted faults (stalls, truncated bodies, slow responses), a request log and
 the most requests it had in flight at once."""
 from __future__ import annotations
@@ -27,6 +27,10 @@ class MediaServer(ThreadingHTTPServer):
 
     def names(self) -> list[str]:
         return sorted(name for name, _, _ in self.log)
+
+    def requests(self) -> list[tuple[str, str | None]]:
+        """(name, Range header) of every request, in order."""
+        return [(name, byte_range) for name, byte_range, _ in self.log]
 
     def __enter__(self) -> "MediaServer":
         threading.Thread(target=self.serve_forever, daemon=True).start()

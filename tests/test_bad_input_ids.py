@@ -8,7 +8,7 @@ import tarfile
 import pytest
 
 from mmrobust.config import stage_spec
-from mmrobust.train.data import ClipSet
+from mmrobust.features.clips import ClipSet
 
 from conftest import make_clip, run_cli, tree_digest
 

@@ -10,7 +10,7 @@ from mmrobust.downstream.model import Classifier, represent
 from mmrobust.downstream.objectives import distill_loss, task_loss
 from mmrobust.downstream.wiseft import interpolate
 from mmrobust.errors import MmrobustError
-from mmrobust.evaluate.matrix import column
+from mmrobust.downstream.model import column
 from mmrobust.models.config import model_config
 from mmrobust.models.vatt import create_model
 

@@ -9,7 +9,7 @@ import yaml
 
 from mmrobust.cli import main
 from mmrobust.data.catalog import ClipRequest
-from mmrobust.data.estimate import YOUTUBE_FRAME, array_layout, array_members, estimate, sample_bytes, shard_bytes
+from mmrobust.estimate import YOUTUBE_FRAME, array_layout, array_members, estimate, sample_bytes, shard_bytes
 from mmrobust.data.manifest import ManifestRow, write_manifest
 from mmrobust.errors import MmrobustError
 from mmrobust.features.extract import extract

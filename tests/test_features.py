@@ -8,7 +8,7 @@ import pytest
 
 from mmrobust.config import stage_spec
 from mmrobust.data.manifest import read_manifest
-from mmrobust.data.report import read_report
+from mmrobust.data.skipped import read_report
 from mmrobust.data.sources import download
 from mmrobust.errors import MmrobustError
 from mmrobust.features.extract import extract

@@ -1,9 +1,4 @@
 """The http source against a server on 127.0.0.1: checksums, retries, resume, clear failures."""
-import re
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
-
 import pytest
 
 from mmrobust.data.manifest import read_manifest
@@ -13,55 +8,15 @@ from mmrobust.errors import MmrobustError
 from mmrobust.fileio import sha256_file
 
 from conftest import tree_digest
-
-
-class ShardServer(ThreadingHTTPServer):
-    """Serves files of `root` with Range support; `drops[name] = n` cuts the first n responses mid-body."""
-
-    def __init__(self, root: Path):
-        super().__init__(("127.0.0.1", 0), Handler)
-        self.root, self.drops, self.log = root, {}, []
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}/"
-
-
-class Handler(BaseHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-    def do_GET(self):
-        name = self.path.lstrip("/")
-        self.server.log.append((name, self.headers.get("Range")))
-        path = self.server.root / name
-        if not path.is_file():
-            self.send_error(404)
-            return
-        data = path.read_bytes()
-        start = int(re.match(r"bytes=(\d+)-", self.headers["Range"]).group(1)) if self.headers.get("Range") else 0
-        self.send_response(206 if start else 200)
-        self.send_header("Content-Length", str(len(data) - start))
-        self.end_headers()
-        if self.server.drops.get(name, 0) > 0:
-            self.server.drops[name] -= 1
-            self.wfile.write(data[start:start + (len(data) - start) // 2])
-            self.wfile.flush()
-            self.connection.shutdown(2)  # drop the connection half-way
-            return
-        self.wfile.write(data[start:])
+from media_server import MediaServer
 
 
 @pytest.fixture()
 def server(tiny_dataset, tmp_path):
     root = tmp_path / "www"
     pack(tiny_dataset, root, shard_size=10)
-    srv = ShardServer(root)
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    yield srv
-    srv.shutdown()
-    srv.server_close()
+    with MediaServer(root) as srv:
+        yield srv
 
 
 def http_spec(server, tmp_path, **changes):
@@ -76,18 +31,18 @@ def test_shards_round_trip_to_the_same_manifest(server, tiny_dataset, tmp_path):
     want = read_manifest(tiny_dataset / "manifest.csv")
     assert [(r.id, r.split, r.start, r.end, r.text, r.labels, r.sha256) for r in got] == \
            [(r.id, r.split, r.start, r.end, r.text, r.labels, r.sha256) for r in want]
-    assert sorted(n for n, _ in server.log) == ["SHA256SUMS"] + [f"shard-00000{i}.tar" for i in range(4)]
+    assert server.names() == ["SHA256SUMS"] + [f"shard-00000{i}.tar" for i in range(4)]
     # A second run finds verified shards in the cache and fetches only the list.
     server.log.clear()
     download(http_spec(server, tmp_path), tmp_path / "again", workers=1)
-    assert server.log == [("SHA256SUMS", None)]
+    assert server.requests() == [("SHA256SUMS", None)]
     assert tree_digest(tmp_path / "again") == tree_digest(tmp_path / "data")
 
 
 def test_dropped_connection_resumes_with_range(server, tmp_path):
-    server.drops["shard-000001.tar"] = 1
+    server.truncate["shard-000001.tar"] = 1
     download(http_spec(server, tmp_path), tmp_path / "data", workers=1)
-    requests = [r for n, r in server.log if n == "shard-000001.tar"]
+    requests = [r for n, r in server.requests() if n == "shard-000001.tar"]
     assert requests[0] is None and requests[1].startswith("bytes=") and requests[1] != "bytes=0-"
     assert not list((tmp_path / "cache").glob("*.part"))
     for name, digest in (l.split()[::-1] for l in (server.root / "SHA256SUMS").read_text().splitlines()):
@@ -99,7 +54,7 @@ def test_part_file_from_an_earlier_run_is_resumed(server, tmp_path):
     (tmp_path / "cache").mkdir()
     (tmp_path / "cache" / f"{digest}.tar.part").write_bytes((server.root / name).read_bytes()[:3000])
     download(http_spec(server, tmp_path), tmp_path / "data", workers=1)
-    assert (name, "bytes=3000-") in server.log
+    assert (name, "bytes=3000-") in server.requests()
 
 
 def test_checksum_mismatch_fails_after_retries_and_keeps_old_data(server, tmp_path):
@@ -112,11 +67,11 @@ def test_checksum_mismatch_fails_after_retries_and_keeps_old_data(server, tmp_pa
     with pytest.raises(MmrobustError, match=r"shard-000002.tar: failed after 3 attempts \(last error: sha256 mismatch"):
         download(http_spec(server, tmp_path), tmp_path / "data", workers=1)
     assert tree_digest(tmp_path / "data") == before
-    assert sum(n == "shard-000002.tar" for n, _ in server.log) == 3 + 1
+    assert server.names().count("shard-000002.tar") == 3 + 1
 
 
 def test_too_many_drops_give_up_with_the_reason(server, tmp_path):
-    server.drops["shard-000000.tar"] = 10
+    server.truncate["shard-000000.tar"] = 10
     with pytest.raises(MmrobustError, match=r"shard-000000.tar: failed after 2 attempts \(last error: "):
         download(http_spec(server, tmp_path, retries=1), tmp_path / "data", workers=1)
     assert not (tmp_path / "data").exists()
@@ -126,7 +81,7 @@ def test_missing_shard_is_a_404_without_retries(server, tmp_path):
     (server.root / "shard-000003.tar").unlink()
     with pytest.raises(MmrobustError, match=r"shard-000003.tar: HTTP 404"):
         download(http_spec(server, tmp_path), tmp_path / "data", workers=1)
-    assert sum(n == "shard-000003.tar" for n, _ in server.log) == 1
+    assert server.names().count("shard-000003.tar") == 1
 
 
 def test_malformed_sums_line_names_the_line(server, tmp_path):

@@ -13,7 +13,7 @@ import pytest
 from mmrobust.config import parse_spec
 from mmrobust.data.manifest import read_manifest
 from mmrobust.data.pack import pack
-from mmrobust.data.report import read_report
+from mmrobust.data.skipped import read_report
 from mmrobust.data.sources import download
 from mmrobust.errors import MmrobustError
 from mmrobust.fileio import sha256_file

@@ -5,7 +5,7 @@ import torch
 from mmrobust.config import stage_spec
 from mmrobust.models.config import PRESETS, model_config
 from mmrobust.models.vatt import create_model
-from mmrobust.train.checkpoint import load_model, model_payload, save
+from mmrobust.models.checkpoint import load_model, model_payload, save
 
 
 def inputs(cfg, batch=3):

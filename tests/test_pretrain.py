@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from mmrobust.config import parse_spec, stage_spec
-from mmrobust.train.checkpoint import read
+from mmrobust.models.checkpoint import read
 from mmrobust.train.stages import clips_for, run_curriculum
 from mmrobust.train.pretrain import CURVE_FIELDS, pretrain
 

@@ -13,7 +13,7 @@ import torch
 from conftest import TINY, run_cli
 from mmrobust.errors import MmrobustError
 from mmrobust.models.clip_init import init_from_clip
-from mmrobust.train import checkpoint
+from mmrobust.models import checkpoint
 from test_clip_init import model as clip_model
 
 

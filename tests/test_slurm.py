@@ -76,7 +76,7 @@ def test_pretraining_on_two_processes_under_srun(slurm, tiny_config, tiny_featur
     """sbatch --ntasks=2: scripts/launch starts 2 ranks with srun (gloo); compared to one process as in test_pretrain."""
     from test_pretrain import REALIGNMENTS, flat_update, realign_spec
 
-    from mmrobust.train.checkpoint import read
+    from mmrobust.models.checkpoint import read
     from mmrobust.train.pretrain import build_model
 
     spec = realign_spec(tiny_config, REALIGNMENTS[0], epochs=2)

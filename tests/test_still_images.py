@@ -9,9 +9,9 @@ import av
 import numpy as np
 
 from mmrobust.data.catalog import requests
-from mmrobust.data.catalog.local_files import fetch_local
+from mmrobust.data.sources.local_files import fetch_local
 from mmrobust.data.manifest import ManifestRow, read_manifest, write_manifest
-from mmrobust.data.report import DROPPED_CLIP, read_report, write_report
+from mmrobust.data.skipped import DROPPED_CLIP, read_report, write_report
 from mmrobust.features.extract import clip_features, extract
 
 from catalog_configs import dataset

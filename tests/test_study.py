@@ -9,12 +9,13 @@ from conftest import dump_config, run_cli
 from mmrobust.config import study_spec
 from mmrobust.downstream.embed import split_embeddings
 from mmrobust.downstream.model import Classifier
-from mmrobust.evaluate.matrix import column, read_matrix
+from mmrobust.downstream.model import column
+from mmrobust.evaluate.matrix import read_matrix
 from mmrobust.modalities import SUBSETS
 from mmrobust.models.config import ModelConfig
 from mmrobust.models.vatt import create_model
-from mmrobust.train import checkpoint
-from mmrobust.train.data import ClipSet
+from mmrobust.models import checkpoint
+from mmrobust.features.clips import ClipSet
 from mmrobust.train.pretrain import build_model
 
 

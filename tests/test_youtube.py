@@ -14,7 +14,7 @@ import yt_dlp
 
 from mmrobust.config import parse_spec
 from mmrobust.data.manifest import read_manifest
-from mmrobust.data.report import read_report
+from mmrobust.data.skipped import read_report
 from mmrobust.data.sources import download
 from mmrobust.data.sources.youtube import classify
 

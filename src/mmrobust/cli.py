@@ -177,7 +177,7 @@ def cmd_pack(args: argparse.Namespace) -> None:
 
 
 def cmd_estimate(args: argparse.Namespace) -> None:
-    from .data.estimate import estimate
+    from .estimate import estimate
 
     print(estimate(load_config(args.config or DEFAULT_CONFIG), args.dataset), end="")
 

@@ -25,17 +25,7 @@ from tqdm import tqdm
 from .errors import MmrobustError
 from .fileio import atomic_write_text, csv_text
 from .harmonize import cosine
-
-
-def step_generator(seed: int, step: int, stream: int = 0, *more: int) -> torch.Generator:
-    """An independent generator for (seed, step, stream, *more)."""
-    state = np.random.SeedSequence([seed, step, stream, *more]).generate_state(1, dtype=np.uint64)[0]
-    return torch.Generator().manual_seed(int(state))
-
-
-def clip_generators(seed: int, step: int, stream: int, positions: range) -> list[torch.Generator]:
-    """One generator per position of a batch: a clip's augmentation does not depend on who else is drawn."""
-    return [step_generator(seed, step, stream, p) for p in positions]
+from .seeding import step_generator
 
 
 def pool_fraction(progress: float, start: float, full_at: float) -> float:

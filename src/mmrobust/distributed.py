@@ -100,3 +100,8 @@ def init(world: World) -> None:
 def shutdown() -> None:
     if dist.is_initialized():
         dist.destroy_process_group()
+
+
+def to_device(tensors: dict[str, torch.Tensor] | None, device: torch.device) -> dict[str, torch.Tensor] | None:
+    """Copies that overlap with compute when the source is pinned."""
+    return None if tensors is None else {k: v.to(device, non_blocking=True) for k, v in tensors.items()}

@@ -4,12 +4,17 @@ import functools
 import os
 import sys
 
-from mmrobust.config import experiment_settings, spec_json, validate_config
+from mmrobust.config import METHODS, experiment_settings, spec_json, study_spec_json, validate_config
 from mmrobust.errors import MmrobustError
+from mmrobust.modalities import SUBSETS
 
 
+# Names are lower-case slugs (they become folder names); a method is one of the registered ones.
 wildcard_constraints:
     dataset="[a-z0-9][a-z0-9_-]*",
+    experiment="[a-z0-9][a-z0-9_-]*",
+    task="[a-z0-9][a-z0-9_-]*",
+    method="|".join(METHODS),
 
 
 # A rule's cluster request when config `cluster.resources` names neither it nor `default`.
@@ -75,10 +80,6 @@ def stage_param(stage):
     return known_names(lambda wildcards: spec_json(stage, config, wildcards.dataset))
 
 
-wildcard_constraints:
-    experiment="[a-z0-9][a-z0-9_-]*",
-
-
 @known_names
 def experiment_pretrain(wildcards):
     """The experiment's merged pretrain settings (pretrain + its overrides)."""
@@ -114,17 +115,15 @@ def curriculum_scores(wildcards):
 
 
 # --- the robustness study (embed -> finetune -> evaluate -> report) ---
-from mmrobust.config import METHODS, study_spec_json
-from mmrobust.modalities import SUBSETS
-
-
-wildcard_constraints:
-    task="[a-z0-9][a-z0-9_-]*",
-    method="|".join(METHODS),
 
 
 def study_param(stage):
     return known_names(lambda wildcards: study_spec_json(stage, config, wildcards.get("task"), wildcards.get("method")))
+
+
+def features_dir(wildcards, input):
+    """The features folder of a rule's `index` input (the CLI's --features)."""
+    return subpath(input.index, parent=True)
 
 
 def features_of(dataset):

@@ -8,7 +8,7 @@ rule curriculum:
         curves="results/{experiment}/curriculum/warmup_curves.csv",
     params:
         spec=experiment_param("curriculum"),
-        features=lambda wildcards, input: subpath(input.index, parent=True),
+        features=features_dir,
     threads: config["features"]["workers"]
     resources:
         **cluster_resources("curriculum"),

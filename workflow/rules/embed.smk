@@ -7,7 +7,7 @@ rule embed:
         "embeddings/{experiment}/{task}.pt",
     params:
         spec=study_param("embed"),
-        features=lambda wildcards, input: subpath(input.index, parent=True),
+        features=features_dir,
     threads: 1
     resources:
         **cluster_resources("embed"),

@@ -11,7 +11,7 @@ rule evaluate:
     params:
         spec=study_param("evaluate"),
         models=lambda wildcards, input: subpath(input.models[0], parent=True),
-        features=lambda wildcards, input: subpath(input.index, parent=True),
+        features=features_dir,
     threads: 1
     resources:
         **cluster_resources("evaluate"),
@@ -38,7 +38,7 @@ rule evaluate_wiseft:
         sweep="results/{experiment}/{task}/wiseft/sweep.csv",
     params:
         spec=lambda wildcards: study_spec_json("evaluate", config, wildcards.task, "wiseft"),
-        features=lambda wildcards, input: subpath(input.index, parent=True),
+        features=features_dir,
         dirs=lambda wildcards, input: " ".join(f"--{m} {subpath(input[m][0], parent=True)}" for m in ("models", "lp", "masd")),
     threads: 1
     resources:

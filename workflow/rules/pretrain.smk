@@ -8,7 +8,7 @@ rule pretrain:
         curves="results/{experiment}/pretrain/curves.csv",
     params:
         spec=experiment_param("pretrain"),
-        features=lambda wildcards, input: subpath(input.index, parent=True),
+        features=features_dir,
         scores=lambda wildcards, input: f"--scores {input.scores}" if "scores" in input.keys() else "",
     threads: config["features"]["workers"]
     resources:

@@ -1,22 +1,12 @@
 """A downstream task's clips, classes and targets; the validation part; the distillation set D_SD."""
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from ..errors import MmrobustError
-
-
-def read_index(features_dir: Path) -> list[dict]:
-    index = Path(features_dir) / "index.csv"
-    try:
-        with open(index, encoding="utf-8", newline="") as fh:
-            return list(csv.DictReader(fh))
-    except FileNotFoundError:
-        raise MmrobustError(f"{index}: not found (run the features stage first)") from None
 
 
 def class_names(rows: list[dict], splits: tuple[str, ...], source: str) -> list[str]:

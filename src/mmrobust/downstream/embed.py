@@ -9,10 +9,9 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ..distributed import compute_device
+from ..distributed import compute_device, to_device
+from ..features.clips import ClipSet
 from ..models.vatt import MODALITIES
-from ..train.data import ClipSet
-from ..train.loader import to_device
 
 Embeddings = tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]  # (E_m (N, d), has_m (N,) bool)
 

@@ -20,13 +20,12 @@ from tqdm import tqdm
 
 from torch.nn.parallel import DistributedDataParallel
 
-from ..curriculum import clip_generators, step_generator
-from ..distributed import World
+from ..distributed import World, to_device
 from ..evaluate.metrics import task_metric
+from ..features.clips import ClipSet
 from ..modalities import SUBSETS, complement
-from ..train.data import ClipSet
-from ..train.loader import to_device
-from ..train.schedule import adamw, learning_rate
+from ..schedule import adamw, learning_rate
+from ..seeding import clip_generators, step_generator
 from .model import Classifier
 from .objectives import distill_loss, task_loss
 

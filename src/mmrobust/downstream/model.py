@@ -10,7 +10,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..modalities import modalities
+from ..errors import MmrobustError
+from ..evaluate.metrics import task_metric
+from ..evaluate.robustness import Matrix
+from ..modalities import SUBSETS, modalities
+from ..models.checkpoint import read
+from ..models.config import ModelConfig
+from ..models.vatt import create_model
 
 
 def represent(embeddings: dict[str, torch.Tensor], has: dict[str, torch.Tensor], subset: str) -> torch.Tensor:
@@ -21,12 +27,19 @@ def represent(embeddings: dict[str, torch.Tensor], has: dict[str, torch.Tensor],
     return total / count.clamp(min=1)[:, None]
 
 
+@torch.no_grad()
+def column(head: torch.nn.Module, embeddings: dict, has: dict, targets: torch.Tensor, kind: str, train_set: str) -> Matrix:
+    """p(M_E, train_set) for the 7 M_E, from the eval split's per-modality embeddings (Eq. 7 per M_E)."""
+    y = targets.numpy()
+    return {(e, train_set): task_metric(kind, head(represent(embeddings, has, e)).numpy(), y) for e in SUBSETS}
+
+
 class Classifier(nn.Module):
     def __init__(self, encoder: nn.Module, num_classes: int):
         super().__init__()
         self.encoder = encoder
         self.head = nn.Linear(encoder.cfg.vt_dim, num_classes)
-        self.cfg = encoder.cfg  # so that train.checkpoint.model_payload saves it
+        self.cfg = encoder.cfg  # so that models.checkpoint.model_payload saves it
 
     def embed(self, batch: dict[str, torch.Tensor], subset: str) -> dict[str, torch.Tensor]:
         return self.encoder.embed(batch, modalities(subset))
@@ -39,11 +52,6 @@ class Classifier(nn.Module):
 
 def load_classifier(path) -> tuple[Classifier, dict]:
     """(model, payload) of a fine-tuned checkpoint (ft, masd, wiseft)."""
-    from ..errors import MmrobustError
-    from ..models.config import ModelConfig
-    from ..models.vatt import create_model
-    from ..train.checkpoint import read
-
     payload = read(path)
     if "classes" not in payload or "state_dict" not in payload:
         raise MmrobustError(f"{path}: classes / state_dict missing (not a fine-tuned mmrobust checkpoint)")

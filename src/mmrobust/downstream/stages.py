@@ -17,17 +17,17 @@ from tqdm import tqdm
 
 from ..distributed import World
 from ..errors import MmrobustError
-from ..evaluate.matrix import column, write_matrix
+from ..evaluate.matrix import write_matrix
+from ..features.clips import ClipSet, read_index
 from ..fileio import atomic_write_text, csv_text, sha256_file
 from ..modalities import SUBSETS
-from ..train import checkpoint
-from ..train.checkpoint import load_model
-from ..train.data import ClipSet
-from .data import class_names, distill_ids, read_index, targets, validation_split
+from ..models import checkpoint
+from ..models.checkpoint import load_model
+from .data import class_names, distill_ids, targets, validation_split
 from .embed import split_embeddings
 from .finetune import finetune
 from .linear_probe import fit
-from .model import Classifier, load_classifier
+from .model import Classifier, column, load_classifier
 from .wiseft import interpolate
 
 SELECTION_FIELDS = ("train_set", "candidate", "val_metric", "selected")

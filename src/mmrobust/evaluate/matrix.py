@@ -4,21 +4,10 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-import torch
-
-from ..downstream.model import represent
 from ..errors import MmrobustError
 from ..fileio import atomic_write_text, csv_text
 from ..modalities import SUBSETS
-from .metrics import task_metric
 from .robustness import Matrix
-
-
-@torch.no_grad()
-def column(head: torch.nn.Module, embeddings: dict, has: dict, targets: torch.Tensor, kind: str, train_set: str) -> Matrix:
-    """p(M_E, train_set) for the 7 M_E, from the eval split's per-modality embeddings (Eq. 7 per M_E)."""
-    y = targets.numpy()
-    return {(e, train_set): task_metric(kind, head(represent(embeddings, has, e)).numpy(), y) for e in SUBSETS}
 
 
 def write_matrix(path: Path, matrix: Matrix) -> None:

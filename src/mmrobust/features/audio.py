@@ -15,6 +15,10 @@ import numpy as np
 import torch
 import torchaudio.functional as AF
 
+# AST's AudioSet statistics of the same log-mel features (Gong et al. 2021): the model normalises
+# with them, and a clip without audio is fed the mean (a neutral input).
+AUDIO_MEAN, AUDIO_STD = -4.27, 4.57
+
 
 @lru_cache(maxsize=8)
 def _kernels(sample_rate: int, n_mels: int, win: int, n_fft: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from ..data.manifest import LABEL_SEP, ManifestRow, read_manifest
-from ..data.report import DROPPED_CLIP, Skip, print_skips, read_report, write_report
+from ..data.skipped import DROPPED_CLIP, Skip, print_skips, read_report, write_report
 from ..errors import MmrobustError
 from ..fileio import atomic_write_text, csv_text, staged_dir
 from ..parallel import ordered_map

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from timm.models.vision_transformer import Block
 from torch import nn
 
+from ..features.audio import AUDIO_MEAN, AUDIO_STD
 from .config import ModelConfig
 from .tokenizers import AudioPatches, TextTokens, VideoTubelets
 
@@ -25,7 +26,6 @@ MODALITIES = ("video", "audio", "text")
 # Input normalisation lives in the model, so a checkpoint is usable on its own.
 VIDEO_MEAN = (0.48145466, 0.4578275, 0.40821073)  # CLIP's, for CLIP initialisation
 VIDEO_STD = (0.26862954, 0.26130258, 0.27577711)
-AUDIO_MEAN, AUDIO_STD = -4.27, 4.57  # AST's AudioSet statistics of the same log-mel features (Gong et al. 2021)
 
 
 class Encoder(nn.Module):

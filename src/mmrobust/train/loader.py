@@ -13,9 +13,10 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from ..curriculum import batch_indices, clip_generators
+from ..curriculum import batch_indices
 from ..distributed import World
-from .data import ClipSet
+from ..features.clips import ClipSet
+from ..seeding import clip_generators
 
 AUGMENT_STREAM = 2  # stream 1 draws the batch (curriculum.batch_indices)
 
@@ -65,8 +66,3 @@ def step_loader(batches: StepBatches, workers: int, pin: bool) -> DataLoader:
     """In order, one item per step; `workers` = 0 prepares the batches in this process."""
     return DataLoader(batches, batch_size=None, shuffle=False, num_workers=workers, pin_memory=pin,
                       prefetch_factor=4 if workers else None)
-
-
-def to_device(tensors: dict[str, torch.Tensor] | None, device: torch.device) -> dict[str, torch.Tensor] | None:
-    """Copies that overlap with compute when the source is pinned."""
-    return None if tensors is None else {k: v.to(device, non_blocking=True) for k, v in tensors.items()}

@@ -21,15 +21,15 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from ..curriculum import curriculum_order, pool_fraction, read_scores
-from ..distributed import World
+from ..distributed import World, to_device
+from ..features.clips import ClipSet
 from ..fileio import atomic_write_text, csv_text
 from ..harmonize import Harmonizer
+from ..models import checkpoint
 from ..models.config import model_config
 from ..models.vatt import create_model, sample_keep
-from . import checkpoint
-from .data import ClipSet
-from .loader import CurriculumSampler, StepBatches, step_loader, to_device
-from .schedule import adamw, learning_rate
+from ..schedule import adamw, learning_rate
+from .loader import CurriculumSampler, StepBatches, step_loader
 from .step import LossSpec, train_step
 
 SYNC_EVERY = 20  # steps between reads of the statistics (each read waits for the device)

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from ..curriculum import score_triplets, write_scores
 from ..distributed import World, compute_device
-from .checkpoint import load_model
-from .data import ClipSet
+from ..features.clips import ClipSet
+from ..models.checkpoint import load_model
 from .pretrain import loss_spec, pretrain
 from .step import triplet_gradients
 

@@ -17,7 +17,7 @@ from ...errors import MmrobustError
 from ...fileio import atomic_write_text, staged_dir
 from ..labels import label_report, warnings
 from ..manifest import ManifestRow, write_manifest
-from ..report import DROPPED_CLIP, print_skips, write_report
+from ..skipped import DROPPED_CLIP, print_skips, write_report
 from . import http, local, mirror, synthetic, youtube
 
 SOURCES = {"synthetic": synthetic.fetch, "local": local.fetch, "http": http.fetch, "youtube": youtube.fetch,

@@ -28,11 +28,11 @@ import av
 from tqdm import tqdm
 
 from ...fileio import atomic_path, atomic_write_text, csv_text, sha256_file
-from ..catalog import local_files  # the module, not its function: local_files imports sources.local (a cycle)
 from ..catalog.request import ClipRequest
 from ..manifest import ManifestRow
-from ..report import DROPPED_CLIP, Skip
+from ..skipped import DROPPED_CLIP, Skip
 from .local import STAGE, place
+from .local_files import fetch_local
 
 STATUSES = ("ok", "gone", "private", "failed", "missing")
 FIELDS = ("split", "id", "video_id", "status", "reason")
@@ -150,7 +150,7 @@ def keep(clip: Clip, request: ClipRequest, out: Path) -> ManifestRow:
 
 def local_requests(found: Sequence[ClipRequest], out: Path) -> tuple[list[ManifestRow], list[Availability]]:
     """Requests whose media is a file on this machine (ILSVRC images), with their availability."""
-    rows, skips = local_files.fetch_local(list(found), out)
+    rows, skips = fetch_local(list(found), out)
     reasons = {s.id: s.reason for s in skips}
     return rows, [Availability(r.split, r.id, r.path, "ok") if r.id not in reasons else
                   Availability(r.split, r.id, r.path, "missing" if not Path(r.path).is_file() else "failed", reasons[r.id])

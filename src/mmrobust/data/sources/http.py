@@ -23,7 +23,7 @@ from tqdm import tqdm
 from ...errors import MmrobustError
 from ...fileio import sha256_file
 from ..manifest import ManifestRow
-from ..report import Skip
+from ..skipped import Skip
 from .local import scan_folder
 
 SUMS = "SHA256SUMS"

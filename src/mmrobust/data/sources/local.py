@@ -24,7 +24,7 @@ from typing import Callable, Sequence
 from ...errors import MmrobustError
 from ...fileio import sha256_file
 from ..manifest import LABEL_SEP, ManifestRow, _number
-from ..report import DROPPED_CLIP, Skip
+from ..skipped import DROPPED_CLIP, Skip
 
 VIDEO_EXT = (".mp4", ".mkv", ".webm", ".mov", ".avi")
 AUDIO_EXT = (".wav", ".flac", ".m4a", ".mp3", ".ogg")

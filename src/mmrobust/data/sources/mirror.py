@@ -25,7 +25,7 @@ from ...fileio import sha256_file
 from .. import catalog
 from ..catalog.request import ClipRequest
 from ..manifest import ManifestRow
-from ..report import Skip
+from ..skipped import Skip
 from .clips import Availability, Clip, Unavailable, cut, keep, local_requests, report, threaded
 from .http import fetch_shards
 from .local import AUDIO_EXT, VIDEO_EXT, read_sidecar

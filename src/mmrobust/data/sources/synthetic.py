@@ -9,7 +9,7 @@ from ...fileio import atomic_write_text, csv_text, sha256_file
 from ...parallel import ordered_map
 from ..manifest import ManifestRow
 from ..mp4 import write_mp4
-from ..report import Skip
+from ..skipped import Skip
 from ..synthetic.render import render_audio, render_frames
 from ..synthetic.world import SPLITS, ClipPlan, Concept, build_world, carrier_shares, plan_clip
 

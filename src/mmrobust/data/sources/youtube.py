@@ -27,7 +27,7 @@ from tqdm import tqdm
 from .. import catalog
 from ..catalog.request import ClipRequest
 from ..manifest import ManifestRow
-from ..report import Skip
+from ..skipped import Skip
 from .clips import Availability, Clip, Pacer, Unavailable, cut, keep, local_requests, report, threaded
 
 STATE = "state.jsonl"

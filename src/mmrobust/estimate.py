@@ -17,12 +17,12 @@ from collections import Counter, defaultdict
 import numpy as np
 from tabulate import tabulate
 
-from ..config import experiment_settings
-from ..errors import MmrobustError
-from ..features.audio import n_frames
-from ..features.decode import scaled_size
-from ..features.shards import ARRAY_KEYS
-from .catalog import ClipRequest, catalog_settings, requests
+from .config import experiment_settings
+from .errors import MmrobustError
+from .features.audio import n_frames
+from .features.decode import scaled_size
+from .features.shards import ARRAY_KEYS
+from .data.catalog import ClipRequest, catalog_settings, requests
 
 BLOCK, RECORD = 512, 512 * 20  # tar blocks; tarfile pads an archive to whole records
 FRAME = {"imagenet_captions": (500, 375)}  # assumed source frame (width, height); YouTube: 16:9

@@ -16,22 +16,26 @@ import numpy as np
 import torch
 
 from ..errors import MmrobustError
-from ..features.audio import n_frames
-from ..features.shards import iter_shard
-from ..features.video import eval_transform, train_transform
-from ..models.vatt import AUDIO_MEAN
+from .audio import AUDIO_MEAN, n_frames
+from .shards import iter_shard
+from .video import eval_transform, train_transform
+
+
+def read_index(features_dir: Path) -> list[dict]:
+    """The rows of a features folder's index.csv (written by extract beside the shards)."""
+    index = Path(features_dir) / "index.csv"
+    try:
+        with open(index, encoding="utf-8", newline="") as fh:
+            return list(csv.DictReader(fh))
+    except FileNotFoundError:
+        raise MmrobustError(f"{index}: not found (run the features stage first)") from None
 
 
 class ClipSet:
     def __init__(self, features_dir: Path, split: str, features: dict, ids: set[str] | None = None):
-        index = Path(features_dir) / "index.csv"
-        try:
-            with open(index, encoding="utf-8", newline="") as fh:
-                rows = [r for r in csv.DictReader(fh) if r["split"] == split and (ids is None or r["id"] in ids)]
-        except FileNotFoundError:
-            raise MmrobustError(f"{index}: not found (run the features stage first)") from None
+        rows = [r for r in read_index(features_dir) if r["split"] == split and (ids is None or r["id"] in ids)]
         if not rows:
-            raise MmrobustError(f"{index}: split {split!r} has no clips")
+            raise MmrobustError(f"{Path(features_dir) / 'index.csv'}: split {split!r} has no clips")
         wanted = {r["id"] for r in rows}
         samples = {}
         for shard in sorted({r["shard"] for r in rows}):

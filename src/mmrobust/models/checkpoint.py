@@ -12,8 +12,8 @@ import torch
 
 from ..errors import MmrobustError
 from ..fileio import atomic_write_bytes
-from ..models.config import ModelConfig
-from ..models.vatt import create_model
+from .config import ModelConfig
+from .vatt import create_model
 from ..safeload import load_tensors
 
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from ...fileio import sha256_file
+from ..catalog.request import ClipRequest
 from ..manifest import ManifestRow
-from ..report import DROPPED_CLIP, Skip
-from ..sources.local import STAGE, place
-from .request import ClipRequest
+from ..skipped import DROPPED_CLIP, Skip
+from .local import STAGE, place
 
 
 def fetch_local(found: list[ClipRequest], out: Path) -> tuple[list[ManifestRow], list[Skip]]:
