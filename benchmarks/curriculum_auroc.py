@@ -9,6 +9,7 @@ and plots both score distributions. Triplets without a score (a missing modality
 
 Usage: python benchmarks/curriculum_auroc.py [--experiment curriculum] [--dataset synthetic]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -46,8 +47,11 @@ def main() -> None:
     kind = np.array([noise[i] for i in ids])
     clean = cos[kind == "none"]
     result = {
-        "machine": machine(), "experiment": args.experiment, "scored": len(ids),
-        "noisy": int((kind != "none").sum()), "clean": int((kind == "none").sum()),
+        "machine": machine(),
+        "experiment": args.experiment,
+        "scored": len(ids),
+        "noisy": int((kind != "none").sum()),
+        "clean": int((kind == "none").sum()),
         "auroc_noisy_vs_clean": round(auroc(-cos[kind != "none"], -clean), 3),
         "auroc_audio_noise": round(auroc(-cos[kind == "audio"], -clean), 3),
         "auroc_caption_noise": round(auroc(-cos[kind == "text"], -clean), 3),
@@ -59,9 +63,18 @@ def main() -> None:
     out.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
     fig, ax = plt.subplots(figsize=(6, 3.5), dpi=120)
     bins = np.linspace(-1, 1, 41)
-    for label, values, colour in (("clean", clean, "tab:blue"), ("noisy audio", cos[kind == "audio"], "tab:red"),
-                                  ("noisy caption", cos[kind == "text"], "tab:orange")):
-        ax.hist(values, bins=bins, alpha=0.55, color=colour, label=f"{label} (n={len(values)}, mean {values.mean():.2f})")
+    for label, values, colour in (
+        ("clean", clean, "tab:blue"),
+        ("noisy audio", cos[kind == "audio"], "tab:red"),
+        ("noisy caption", cos[kind == "text"], "tab:orange"),
+    ):
+        ax.hist(
+            values,
+            bins=bins,
+            alpha=0.55,
+            color=colour,
+            label=f"{label} (n={len(values)}, mean {values.mean():.2f})",
+        )
     ax.set_xlabel("cos(g_va, g_vt) under the warm-up model")
     ax.set_ylabel("triplets")
     ax.set_title(f"Curriculum score, AUROC {result['auroc_noisy_vs_clean']:.2f} (planted noise vs clean)")

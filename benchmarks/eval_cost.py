@@ -8,6 +8,7 @@ Goal (issue 5): ours at most 1.5x one pass. Reads the default pipeline's outputs
 
 Usage: python benchmarks/eval_cost.py [--experiment vatt] [--task multilabel] [--repeats N]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,13 +20,12 @@ from common import machine, timed_interleaved
 
 from mmrobust.config import load_config, study_spec
 from mmrobust.downstream.embed import split_embeddings
-from mmrobust.downstream.model import Classifier
-from mmrobust.downstream.model import column
+from mmrobust.downstream.model import Classifier, column
 from mmrobust.evaluate.metrics import task_metric
+from mmrobust.features.clips import ClipSet
 from mmrobust.modalities import SUBSETS
 from mmrobust.models import checkpoint
 from mmrobust.models.checkpoint import load_model
-from mmrobust.features.clips import ClipSet
 
 
 def main() -> None:
@@ -46,7 +46,9 @@ def main() -> None:
     heads = {}
     for t in SUBSETS:
         heads[t] = torch.nn.Linear(encoder.cfg.vt_dim, len(cache["classes"]))
-        heads[t].load_state_dict(checkpoint.read(f"checkpoints/{args.experiment}/{args.task}/lp/{t}.pt")["head"])
+        heads[t].load_state_dict(
+            checkpoint.read(f"checkpoints/{args.experiment}/{args.task}/lp/{t}.pt")["head"]
+        )
     batch_size = spec["batch_size"]
 
     def one_pass():
@@ -54,7 +56,9 @@ def main() -> None:
 
     def ours():
         embeddings, has = one_pass()
-        return {k: v for t in SUBSETS for k, v in column(heads[t], embeddings, has, y, task["kind"], t).items()}
+        return {
+            k: v for t in SUBSETS for k, v in column(heads[t], embeddings, has, y, task["kind"], t).items()
+        }
 
     @torch.no_grad()
     def naive():
@@ -63,17 +67,25 @@ def main() -> None:
             model = Classifier(encoder, len(cache["classes"]))
             model.head = heads[t]
             for e in SUBSETS:
-                logits = [model(clips.batch(range(i, min(i + batch_size, len(clips))), None, train=False), e)
-                          for i in range(0, len(clips), batch_size)]
+                logits = [
+                    model(clips.batch(range(i, min(i + batch_size, len(clips))), None, train=False), e)
+                    for i in range(0, len(clips), batch_size)
+                ]
                 out[e, t] = task_metric(task["kind"], torch.cat(logits).numpy(), y.numpy())
         return out
 
     assert ours().keys() == naive().keys()
     times = timed_interleaved({"one_pass": one_pass, "ours": ours, "naive": naive}, args.repeats)
-    result = {"machine": machine(), "experiment": args.experiment, "task": args.task, "eval_clips": len(clips), "threads": 1,
-              "seconds": {k: round(v, 3) for k, v in times.items()},
-              "ours_over_one_pass": round(times["ours"] / times["one_pass"], 2),
-              "naive_over_ours": round(times["naive"] / times["ours"], 2)}
+    result = {
+        "machine": machine(),
+        "experiment": args.experiment,
+        "task": args.task,
+        "eval_clips": len(clips),
+        "threads": 1,
+        "seconds": {k: round(v, 3) for k, v in times.items()},
+        "ours_over_one_pass": round(times["ours"] / times["one_pass"], 2),
+        "naive_over_ours": round(times["naive"] / times["ours"], 2),
+    }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))

@@ -10,6 +10,7 @@ completion and compared again. Ratios and counts only; the machine is named in t
 
 Usage: python benchmarks/fault_injection.py [--kills 10] [--seed 0] [--out benchmarks/results/fault_injection.json]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,16 +30,25 @@ from common import machine  # noqa: E402
 from conftest import copy_workflow, snakemake_env, tree_digest  # noqa: E402
 from faults import run_and_kill, snakemake_cmd, stage_pids  # noqa: E402
 
-TARGET = {"download": "data/synthetic/manifest.csv", "features": "features/synthetic/summary.json",
-          "pretrain": "checkpoints/vatt/model.pt", "finetune": "checkpoints/vatt/multilabel/lp/VA.pt"}
-OUTPUTS = {"download": ["data/synthetic"], "features": ["features/synthetic"],
-           "pretrain": ["checkpoints/vatt/model.pt", "results/vatt/pretrain/curves.csv"],
-           "finetune": ["checkpoints/vatt/multilabel/lp", "results/vatt/multilabel/lp/selection.csv"]}
+TARGET = {
+    "download": "data/synthetic/manifest.csv",
+    "features": "features/synthetic/summary.json",
+    "pretrain": "checkpoints/vatt/model.pt",
+    "finetune": "checkpoints/vatt/multilabel/lp/VA.pt",
+}
+OUTPUTS = {
+    "download": ["data/synthetic"],
+    "features": ["features/synthetic"],
+    "pretrain": ["checkpoints/vatt/model.pt", "results/vatt/pretrain/curves.csv"],
+    "finetune": ["checkpoints/vatt/multilabel/lp", "results/vatt/multilabel/lp/selection.csv"],
+}
 # Config B of each stage: other bytes for that stage (A is the project's own config).
-CHANGED = {"download": "datasets:\n  synthetic:\n    synthetic: {noise_fraction: 0.5}\n",
-           "features": "features:\n  video: {num_frames: 2}\n",
-           "pretrain": "pretrain:\n  lr: 0.001\n",
-           "finetune": "study:\n  lp: {steps: 10}\n"}
+CHANGED = {
+    "download": "datasets:\n  synthetic:\n    synthetic: {noise_fraction: 0.5}\n",
+    "features": "features:\n  video: {num_frames: 2}\n",
+    "pretrain": "pretrain:\n  lr: 0.001\n",
+    "finetune": "study:\n  lp: {steps: 10}\n",
+}
 
 
 def digest(root: Path, stage: str) -> dict[str, str] | None:
@@ -49,7 +59,11 @@ def digest(root: Path, stage: str) -> dict[str, str] | None:
         if not path.exists():
             return None
         if path.is_dir():
-            out |= {f"{rel}/{k}": v for k, v in tree_digest(path).items() if not k.endswith(".snakemake_timestamp")}
+            out |= {
+                f"{rel}/{k}": v
+                for k, v in tree_digest(path).items()
+                if not k.endswith(".snakemake_timestamp")
+            }
         else:
             out[rel] = tree_digest(path.parent)[path.name]
     return out
@@ -64,16 +78,29 @@ def config_args(root: Path, stage: str | None) -> list[str]:
 
 
 def complete(root: Path, targets: list[str], stage: str | None) -> None:
-    result = subprocess.run(snakemake_cmd(*targets, *config_args(root, stage)), cwd=root, capture_output=True,
-                            text=True, env=snakemake_env(), timeout=1200)
+    result = subprocess.run(
+        snakemake_cmd(*targets, *config_args(root, stage)),
+        cwd=root,
+        capture_output=True,
+        text=True,
+        env=snakemake_env(),
+        timeout=1200,
+    )
     if result.returncode != 0:
-        raise SystemExit(f"snakemake {' '.join(targets)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+        raise SystemExit(
+            f"snakemake {' '.join(targets)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+        )
 
 
 def timed_stage(root: Path, stage: str, towards_b: bool) -> float:
     """Run the stage to completion, timing its own process (first seen to gone)."""
-    proc = subprocess.Popen(snakemake_cmd(TARGET[stage], *config_args(root, stage if towards_b else None)), cwd=root,
-                            env=snakemake_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        snakemake_cmd(TARGET[stage], *config_args(root, stage if towards_b else None)),
+        cwd=root,
+        env=snakemake_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     first = last = None
     while proc.poll() is None:
         if stage_pids(stage, root):
@@ -110,18 +137,39 @@ def main() -> None:
                 goal = "B" if state == "A" else "A"
                 moment = rng.random()
                 start = time.monotonic()
-                code, killed, _ = run_and_kill(root, stage, [TARGET[stage], *config_args(root, stage if goal == "B" else None)],
-                                               delay=moment * duration)
+                code, killed, _ = run_and_kill(
+                    root,
+                    stage,
+                    [TARGET[stage], *config_args(root, stage if goal == "B" else None)],
+                    delay=moment * duration,
+                )
                 after = digest(root, stage)
-                outcome = ("lost" if after is None else "previous" if after == reference[state]
-                           else "new" if after == reference[goal] else "corrupt")
+                outcome = (
+                    "lost"
+                    if after is None
+                    else "previous"
+                    if after == reference[state]
+                    else "new"
+                    if after == reference[goal]
+                    else "corrupt"
+                )
                 complete(root, [TARGET[stage]], stage if goal == "B" else None)
                 rerun_ok = digest(root, stage) == reference[goal]
-                trials.append({"moment": round(moment, 3), "killed_mid_run": killed, "snakemake_exit": code,
-                               "outputs_after_kill": outcome, "rerun_complete": rerun_ok,
-                               "seconds": round(time.monotonic() - start, 1)})
-                print(f"{stage}: kill at {moment:.2f} x {duration:.1f} s: {outcome}; rerun "
-                      f"{'complete' if rerun_ok else 'WRONG'}", flush=True)
+                trials.append(
+                    {
+                        "moment": round(moment, 3),
+                        "killed_mid_run": killed,
+                        "snakemake_exit": code,
+                        "outputs_after_kill": outcome,
+                        "rerun_complete": rerun_ok,
+                        "seconds": round(time.monotonic() - start, 1),
+                    }
+                )
+                print(
+                    f"{stage}: kill at {moment:.2f} x {duration:.1f} s: {outcome}; rerun "
+                    f"{'complete' if rerun_ok else 'WRONG'}",
+                    flush=True,
+                )
                 state = goal
             if state != "A":
                 complete(root, [TARGET[stage]], None)

@@ -13,6 +13,7 @@ Goals (issue 3): path <= 1.3x floor, 2 workers >= 1.7x one.
 
 Usage: python benchmarks/feature_throughput.py [--clips N] [--out FILE]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,19 +27,27 @@ import numpy as np
 import torch
 from common import machine
 
+from mmrobust.data.decode import frame_indices
 from mmrobust.data.manifest import ManifestRow, write_manifest
 from mmrobust.data.mp4 import write_mp4
 from mmrobust.features.audio import log_mel
-from mmrobust.features.decode import frame_indices
 from mmrobust.features.extract import clip_features, extract
 from mmrobust.features.text import tokenize
 from mmrobust.features.video import eval_transform, resize_short_side, to_float
 from mmrobust.fileio import sha256_file
 
 SPEC = {
-    "video": {"num_frames": 8, "stored_short_side": 256, "train_short_side": [256, 320], "eval_short_side": 256, "crop_size": 224},
+    "video": {
+        "num_frames": 8,
+        "stored_short_side": 256,
+        "train_short_side": [256, 320],
+        "eval_short_side": 256,
+        "crop_size": 224,
+    },
     "audio": {"sample_rate": 16000, "seconds": 8.0, "n_mels": 128, "win_ms": 25, "hop_ms": 10},
-    "text": {"context_length": 77}, "shard_size": 64, "max_skipped_fraction": 0.0,
+    "text": {"context_length": 77},
+    "shard_size": 64,
+    "max_skipped_fraction": 0.0,
 }
 CAPTION = "someone filmed a lantern and a violin in the evening"
 
@@ -52,11 +61,13 @@ def make_clips(folder: Path, count: int) -> list[ManifestRow]:
         frames = np.empty((n, h, w, 3), np.uint8)
         for t in range(n):
             frames[t] = np.clip(np.roll(grad, 3 * t, axis=1) + rng.normal(0, 10, (h, w, 1)), 0, 255)
-            frames[t, 60:140, (4 * t) % 240:(4 * t) % 240 + 80] = (220, 40, 40)
+            frames[t, 60:140, (4 * t) % 240 : (4 * t) % 240 + 80] = (220, 40, 40)
         audio = (0.2 * np.sin(2 * np.pi * 440 * np.arange(160000) / 16000)).astype(np.float32)
         media = f"media/clip{i:03d}.mp4"
         write_mp4(folder / media, frames, 25, 50, audio, 16000)
-        rows.append(ManifestRow(f"clip{i:03d}", "bench", media, None, None, CAPTION, (), sha256_file(folder / media)))
+        rows.append(
+            ManifestRow(f"clip{i:03d}", "bench", media, None, None, CAPTION, (), sha256_file(folder / media))
+        )
     write_manifest(folder / "manifest.csv", rows)
     return rows
 
@@ -112,7 +123,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "bench"
         rows = make_clips(folder, args.clips)
-        t = {name: per_clip(fn, folder, rows) for name, fn in (("path", ours), ("naive", naive), ("floor", floor))}
+        t = {
+            name: per_clip(fn, folder, rows)
+            for name, fn in (("path", ours), ("naive", naive), ("floor", floor))
+        }
         scaling = {}
         for workers in (1, 2):
             start = time.perf_counter()

@@ -17,6 +17,7 @@ Run on a GPU machine: PYTHONPATH=src python benchmarks/gpu_pretrain.py. On a CPU
 (the paper model's FLOPs per sample from a batch-2 step, the loader's clips/s per core, and what
 40% MFU would ask of both), or --smoke (tiny shapes: the whole script runs).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,15 +28,15 @@ from pathlib import Path
 
 import torch
 import yaml
+from common import machine
 from torch.utils.flop_counter import FlopCounterMode
 
-from common import machine
-from mmrobust.seeding import clip_generators
 from mmrobust.features.video import train_transform
 from mmrobust.harmonize import Harmonizer
 from mmrobust.models.config import model_config
 from mmrobust.models.vatt import create_model
 from mmrobust.schedule import adamw
+from mmrobust.seeding import clip_generators
 from mmrobust.train.step import LossSpec, train_step
 
 # Dense bf16 tensor-core peaks (NVIDIA data sheets, TFLOP/s); matched against the device name.
@@ -48,10 +49,16 @@ def peak_tflops(name: str) -> float | None:
 
 def inputs(cfg, batch: int, device: torch.device) -> dict[str, torch.Tensor]:
     g = torch.Generator(device=device).manual_seed(0)
-    return {"video": torch.rand(batch, 3, cfg.num_frames, cfg.crop_size, cfg.crop_size, device=device, generator=g),
-            "audio": torch.randn(batch, 1, cfg.n_mels, cfg.audio_frames, device=device, generator=g) * 4.5 - 4.3,
-            "text": torch.randint(1, cfg.vocab_size, (batch, cfg.context_length), device=device, generator=g),
-            **{f"has_{m}": torch.ones(batch, dtype=torch.bool, device=device) for m in ("video", "audio", "text")}}
+    return {
+        "video": torch.rand(
+            batch, 3, cfg.num_frames, cfg.crop_size, cfg.crop_size, device=device, generator=g
+        ),
+        "audio": torch.randn(batch, 1, cfg.n_mels, cfg.audio_frames, device=device, generator=g) * 4.5 - 4.3,
+        "text": torch.randint(1, cfg.vocab_size, (batch, cfg.context_length), device=device, generator=g),
+        **{
+            f"has_{m}": torch.ones(batch, dtype=torch.bool, device=device) for m in ("video", "audio", "text")
+        },
+    }
 
 
 class Trainer:
@@ -72,7 +79,9 @@ class Trainer:
     def step(self) -> None:
         self.optimizer.zero_grad(set_to_none=True)
         with self.autocast:
-            train_step(self.net, self.batch, self.keep, LossSpec(), self.harmonizer, self.level, engine=self.engine)
+            train_step(
+                self.net, self.batch, self.keep, LossSpec(), self.harmonizer, self.level, engine=self.engine
+            )
         self.optimizer.step()
 
 
@@ -114,8 +123,12 @@ def loader_clips_per_core(features: dict, clips: int) -> float:
     """Train-transformed clips per second on one core (stored frames -> model-ready video)."""
     v = features["video"]
     torch.set_num_threads(1)
-    stored = torch.randint(0, 256, (v["num_frames"], v["stored_short_side"], v["stored_short_side"] * 16 // 9, 3),
-                           dtype=torch.uint8).numpy()
+    stored = torch.randint(
+        0,
+        256,
+        (v["num_frames"], v["stored_short_side"], v["stored_short_side"] * 16 // 9, 3),
+        dtype=torch.uint8,
+    ).numpy()
     gens = clip_generators(0, 0, 2, range(clips + 1))
     train_transform(stored, tuple(v["train_short_side"]), v["crop_size"], gens[-1])
     start = time.perf_counter()
@@ -127,19 +140,39 @@ def loader_clips_per_core(features: dict, clips: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", default="config/paper.yaml")
-    parser.add_argument("--batch", type=int, default=64, help="per-GPU batch of the plain and representation variants")
-    parser.add_argument("--exact-batch", type=int, default=8, help="batch of the parameter-level variant (memory batch x params)")
+    parser.add_argument(
+        "--batch", type=int, default=64, help="per-GPU batch of the plain and representation variants"
+    )
+    parser.add_argument(
+        "--exact-batch",
+        type=int,
+        default=8,
+        help="batch of the parameter-level variant (memory batch x params)",
+    )
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--smoke", action="store_true", help="tiny shapes on CPU: checks that the script runs")
-    parser.add_argument("--count-only", action="store_true", help="FLOPs and loader rate only (no timing of the step)")
+    parser.add_argument(
+        "--smoke", action="store_true", help="tiny shapes on CPU: checks that the script runs"
+    )
+    parser.add_argument(
+        "--count-only", action="store_true", help="FLOPs and loader rate only (no timing of the step)"
+    )
     parser.add_argument("--out", default="benchmarks/results/gpu_pretrain.json")
     args = parser.parse_args()
     config = yaml.safe_load(Path(args.config).read_text())
     features, model = config["features"], config["pretrain"]["model"]
     if args.smoke:
-        features = {**features, "video": {**features["video"], "num_frames": 4, "crop_size": 32, "stored_short_side": 40,
-                                          "train_short_side": [32, 40]}, "audio": {**features["audio"], "seconds": 1.0}}
+        features = {
+            **features,
+            "video": {
+                **features["video"],
+                "num_frames": 4,
+                "crop_size": 32,
+                "stored_short_side": 40,
+                "train_short_side": [32, 40],
+            },
+            "audio": {**features["audio"], "seconds": 1.0},
+        }
         model = {**model, "preset": "tiny", "tubelet": [2, 16, 16], "audio_patch": [16, 16]}
         args.batch, args.exact_batch, args.steps, args.warmup = 4, 2, 1, 1
     cfg = model_config(model, features)
@@ -152,7 +185,9 @@ def main() -> None:
         "realign_parameters": ("pcgrad", "parameters", False, args.exact_batch),
     }
     if device.type == "cpu":
-        variants = {k: v for k, v in variants.items() if not v[2]}  # compiling needs a C++ toolchain run; GPU only
+        variants = {
+            k: v for k, v in variants.items() if not v[2]
+        }  # compiling needs a C++ toolchain run; GPU only
     counted = 2 if args.count_only else args.batch
     plain = Trainer(cfg, counted, device, "none", "representation", False)
     flops_per_sample = flops_per_step(plain) / counted
@@ -169,9 +204,15 @@ def main() -> None:
         trainer = Trainer(cfg, batch, device, method, level, compiled)
         seconds = seconds_per_step(trainer, device, args.warmup + (3 if compiled else 0), args.steps)
         rate = batch / seconds
-        results[name] = {"batch": batch, "step_ms": round(seconds * 1e3, 2), "samples_per_s": round(rate, 2),
-                         "mfu": None if peak is None else round(flops_per_sample * rate / (peak * 1e12), 4),
-                         "peak_memory_gb": round(torch.cuda.max_memory_allocated() / 2**30, 2) if device.type == "cuda" else None}
+        results[name] = {
+            "batch": batch,
+            "step_ms": round(seconds * 1e3, 2),
+            "samples_per_s": round(rate, 2),
+            "mfu": None if peak is None else round(flops_per_sample * rate / (peak * 1e12), 4),
+            "peak_memory_gb": round(torch.cuda.max_memory_allocated() / 2**30, 2)
+            if device.type == "cuda"
+            else None,
+        }
         print(name, json.dumps(results[name]), flush=True)
         del trainer
     per_core = loader_clips_per_core(features, 4 if args.smoke else 16)
@@ -179,17 +220,37 @@ def main() -> None:
     goal_rate = 0.4 * PEAKS["H100 80GB HBM3"] * 1e12 / flops_per_sample
     fastest = max([r["samples_per_s"] for r in results.values()] + [goal_rate])
     report = {
-        "machine": machine(), "config": args.config, "smoke": args.smoke, "model": cfg.to_dict(),
-        "flops_per_sample": flops_per_sample, "flops_counted_by": "torch.utils.flop_counter.FlopCounterMode, one plain eager step",
-        "peak_bf16_tflops": peak, "host_syncs_per_plain_step": syncs, "variants": results,
+        "machine": machine(),
+        "config": args.config,
+        "smoke": args.smoke,
+        "model": cfg.to_dict(),
+        "flops_per_sample": flops_per_sample,
+        "flops_counted_by": "torch.utils.flop_counter.FlopCounterMode, one plain eager step",
+        "peak_bf16_tflops": peak,
+        "host_syncs_per_plain_step": syncs,
+        "variants": results,
         "samples_per_s_at_40pct_mfu_h100": round(goal_rate, 1),
-        "loader": {"train_clips_per_s_per_core": round(per_core, 2),
-                   "cores_to_feed_fastest_variant_or_goal": round(fastest / per_core, 1)},
+        "loader": {
+            "train_clips_per_s_per_core": round(per_core, 2),
+            "cores_to_feed_fastest_variant_or_goal": round(fastest / per_core, 1),
+        },
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
-    print(json.dumps({k: report[k] for k in ("flops_per_sample", "samples_per_s_at_40pct_mfu_h100",
-                                             "host_syncs_per_plain_step", "loader")}, indent=2))
+    print(
+        json.dumps(
+            {
+                k: report[k]
+                for k in (
+                    "flops_per_sample",
+                    "samples_per_s_at_40pct_mfu_h100",
+                    "host_syncs_per_plain_step",
+                    "loader",
+                )
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

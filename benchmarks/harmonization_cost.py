@@ -10,6 +10,7 @@ Goal (issue 4): the default (cheap) harmonized step at most 1.3x the plain one.
 
 Usage: python benchmarks/harmonization_cost.py [--config FILE ...] [--repeats N]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,8 +22,8 @@ from common import machine, timed_interleaved
 
 from mmrobust.config import load_config, stage_spec
 from mmrobust.curriculum import batch_indices
-from mmrobust.seeding import clip_generators
 from mmrobust.harmonize import Harmonizer
+from mmrobust.seeding import clip_generators
 from mmrobust.train.pretrain import build_model, loss_spec
 from mmrobust.train.stages import clips_for
 from mmrobust.train.step import train_step, weighted_terms
@@ -58,6 +59,7 @@ def main() -> None:
             optimizer.zero_grad(set_to_none=True)
             fn()
             optimizer.step()
+
         return run
 
     plain = step(lambda: plain_step(model, batch, keep, loss))
@@ -67,12 +69,17 @@ def main() -> None:
     }
     # Each ratio from its own interleaved pair: the exact step's large vmap buffers change the
     # timing of whatever runs next, so it is kept out of the plain-vs-cheap rotation.
-    pairs = {name: timed_interleaved({"plain": plain, name: fn}, args.repeats) for name, fn in variants.items()}
+    pairs = {
+        name: timed_interleaved({"plain": plain, name: fn}, args.repeats) for name, fn in variants.items()
+    }
     shared = sum(p.numel() for n, p in model.named_parameters() if n in set(model.shared_parameter_names()))
-    result = {"machine": machine(), "model": f"{pre['model']['preset']} {model.cfg.architecture}, {shared} shared parameters",
-              "batch": len(idx),
-              "ms_per_step": {name: {k: round(v * 1000, 1) for k, v in t.items()} for name, t in pairs.items()},
-              **{f"{name}_over_plain": round(t[name] / t["plain"], 2) for name, t in pairs.items()}}
+    result = {
+        "machine": machine(),
+        "model": f"{pre['model']['preset']} {model.cfg.architecture}, {shared} shared parameters",
+        "batch": len(idx),
+        "ms_per_step": {name: {k: round(v * 1000, 1) for k, v in t.items()} for name, t in pairs.items()},
+        **{f"{name}_over_plain": round(t[name] / t["plain"], 2) for name, t in pairs.items()},
+    }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))

@@ -1,4 +1,5 @@
 """`catalog` sections over the fixtures in tests/fixtures/catalogs/ (copies of the official formats)."""
+
 from __future__ import annotations
 
 import copy
@@ -14,8 +15,12 @@ def _files(folder: str, **names: str) -> dict[str, str]:
 CATALOGS = {
     "audioset": {
         "format": "audioset",
-        "segments": _files("audioset", balanced_train="balanced_train_segments.csv", eval="eval_segments.csv",
-                           unbalanced_train="unbalanced_train_segments.csv"),
+        "segments": _files(
+            "audioset",
+            balanced_train="balanced_train_segments.csv",
+            eval="eval_segments.csv",
+            unbalanced_train="unbalanced_train_segments.csv",
+        ),
         "labels": str(FIXTURES / "audioset" / "class_labels_indices.csv"),
         "titles": str(FIXTURES / "audioset" / "titles.csv"),
     },
@@ -47,4 +52,7 @@ CATALOGS = {
 def dataset(name: str, **overrides) -> dict:
     """A dataset entry whose catalog is the fixture `name`, with `overrides` replacing catalog keys (None: removing)."""
     catalog = {**copy.deepcopy(CATALOGS[name]), **overrides}
-    return {"source": "youtube", "catalog": {key: value for key, value in catalog.items() if value is not None}}
+    return {
+        "source": "youtube",
+        "catalog": {key: value for key, value in catalog.items() if value is not None},
+    }

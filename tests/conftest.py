@@ -1,4 +1,5 @@
 """Shared fixtures: the tiny config, one tiny synthetic dataset per session, mp4 helpers."""
+
 from __future__ import annotations
 
 import copy
@@ -38,24 +39,37 @@ def tiny_dataset(tiny_config, tmp_path_factory) -> Path:
     return out
 
 
-def make_clip(path: Path, seconds: float = 2.0, audio: bool = True, fps: int = 8, size=(64, 48), tone_hz=440.0) -> Path:
+def make_clip(
+    path: Path, seconds: float = 2.0, audio: bool = True, fps: int = 8, size=(64, 48), tone_hz=440.0
+) -> Path:
     """A real H.264 (+ AAC) mp4: a bright square moving over grey, and a sine tone."""
     n = int(fps * seconds)
     frames = np.full((n, size[1], size[0], 3), 90, np.uint8)
     for t in range(n):
-        frames[t, 8:24, t % (size[0] - 16):t % (size[0] - 16) + 16] = 230
+        frames[t, 8:24, t % (size[0] - 16) : t % (size[0] - 16) + 16] = 230
     wave = None
     if audio:
-        wave = (0.3 * np.sin(2 * np.pi * tone_hz * np.arange(int(16000 * seconds)) / 16000)).astype(np.float32)
+        wave = (0.3 * np.sin(2 * np.pi * tone_hz * np.arange(int(16000 * seconds)) / 16000)).astype(
+            np.float32
+        )
     write_mp4(path, frames, fps, 8, wave, 16000)
     return path
 
 
 def run_cli(*args: str, cwd: Path | None = None, processes: int = 1) -> subprocess.CompletedProcess:
     """`mmrobust ARGS`; with processes > 1 under torchrun (gloo on CPU, a free local port)."""
-    launcher = [] if processes == 1 else ["-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={processes}"]
-    return subprocess.run([sys.executable, *launcher, "-m", "mmrobust", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=600)
+    launcher = (
+        []
+        if processes == 1
+        else ["-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={processes}"]
+    )
+    return subprocess.run(
+        [sys.executable, *launcher, "-m", "mmrobust", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def tree_digest(root: Path) -> dict[str, str]:
@@ -85,14 +99,24 @@ def copy_workflow(dest: Path) -> Path:
     return dest
 
 
-GIT_ENV = {"GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "test@localhost", "GIT_COMMITTER_NAME": "test",
-           "GIT_COMMITTER_EMAIL": "test@localhost"}
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "test",
+    "GIT_AUTHOR_EMAIL": "test@localhost",
+    "GIT_COMMITTER_NAME": "test",
+    "GIT_COMMITTER_EMAIL": "test@localhost",
+}
 
 
 def sh(cwd: Path, *args: str, timeout: int = 900, env: dict | None = None) -> str:
     """Run a command in `cwd` with the venv first on PATH; fail the test with its output if it fails."""
-    result = subprocess.run(list(args), cwd=cwd, capture_output=True, text=True, timeout=timeout,
-                            env={**snakemake_env(), **GIT_ENV, **(env or {})})
+    result = subprocess.run(
+        list(args),
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**snakemake_env(), **GIT_ENV, **(env or {})},
+    )
     assert result.returncode == 0, f"{' '.join(args)}:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
     return result.stdout + result.stderr
 
@@ -103,10 +127,18 @@ def make_project(dest: Path) -> Path:
     import yaml
 
     copy_workflow(dest)
-    for name in ("dvc.yaml", ".dvcignore", ".gitignore", "requirements.lock", "pyproject.toml"):  # dvc.yaml's deps too
+    for name in (
+        "dvc.yaml",
+        ".dvcignore",
+        ".gitignore",
+        "requirements.lock",
+        "pyproject.toml",
+    ):  # dvc.yaml's deps too
         shutil.copy(REPO / name, dest / name)
     for folder in ("scripts", "src"):
-        shutil.copytree(REPO / folder, dest / folder, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+        shutil.copytree(
+            REPO / folder, dest / folder, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info")
+        )
     (dest / ".dvc").mkdir()
     for name in ("config", ".gitignore"):
         shutil.copy(REPO / ".dvc" / name, dest / ".dvc" / name)

@@ -1,5 +1,6 @@
 """Fault injection for the reliability tests and benchmarks/fault_injection.py: run Snakemake and kill
 one stage's process (every process of it: forked workers too) with SIGKILL while it runs."""
+
 from __future__ import annotations
 
 import os
@@ -24,8 +25,12 @@ def stage_pids(stage: str, cwd: Path) -> list[int]:
         except OSError:
             continue
         names = [os.path.basename(a.decode(errors="replace")) for a in argv]
-        if "mmrobust" in names and names.index("mmrobust") + 1 < len(names) \
-                and names[names.index("mmrobust") + 1] == stage and Path(here) == cwd.resolve():
+        if (
+            "mmrobust" in names
+            and names.index("mmrobust") + 1 < len(names)
+            and names[names.index("mmrobust") + 1] == stage
+            and Path(here) == cwd.resolve()
+        ):
             pids.append(int(entry.name))
     return pids
 
@@ -46,17 +51,33 @@ def snakemake_cmd(*args: str) -> list[str]:
     return [sys.executable, "-m", "snakemake", "--cores", "2", *args]  # profiles/default comes by itself
 
 
-def run_and_kill(cwd: Path, stage: str, args: list[str], delay: float, started: str | None = None,
-                 log: Path | None = None, timeout: float = 600) -> tuple[int, bool, str]:
+def run_and_kill(
+    cwd: Path,
+    stage: str,
+    args: list[str],
+    delay: float,
+    started: str | None = None,
+    log: Path | None = None,
+    timeout: float = 600,
+) -> tuple[int, bool, str]:
     """Run `snakemake ARGS`; `delay` seconds after `stage` started (and, with `started`, after its log
     shows that text), SIGKILL every process of it. Returns (Snakemake's exit code, whether a kill
     happened before the stage ended, Snakemake's output)."""
-    proc = subprocess.Popen(snakemake_cmd(*args), cwd=cwd, env=snakemake_env(), stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        snakemake_cmd(*args),
+        cwd=cwd,
+        env=snakemake_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     killed, deadline, seen_at = False, time.monotonic() + timeout, None
     while proc.poll() is None and time.monotonic() < deadline and not killed:
         pids = stage_pids(stage, cwd)
-        ready = pids and (started is None or (log is not None and log.exists() and started in log.read_text(errors="replace")))
+        ready = pids and (
+            started is None
+            or (log is not None and log.exists() and started in log.read_text(errors="replace"))
+        )
         if ready and seen_at is None:
             seen_at = time.monotonic()
         if seen_at is not None and time.monotonic() - seen_at >= delay and pids:

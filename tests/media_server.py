@@ -1,6 +1,7 @@
 """The one web server of the tests (http, youtube and mirror sources), on 127.0.0.1: files of a folder with
 Range support, plus scripted faults (stalls, truncated bodies, slow responses), a request log and
 the most requests it had in flight at once."""
+
 from __future__ import annotations
 
 import re
@@ -14,9 +15,9 @@ class MediaServer(ThreadingHTTPServer):
     def __init__(self, root: Path):
         super().__init__(("127.0.0.1", 0), _Handler)
         self.root = root
-        self.stall: set[str] = set()         # names whose body stops after 100 bytes until shutdown
-        self.truncate: dict[str, int] = {}   # name -> how many more responses send half the body
-        self.delay_s = 0.0                   # before every response
+        self.stall: set[str] = set()  # names whose body stops after 100 bytes until shutdown
+        self.truncate: dict[str, int] = {}  # name -> how many more responses send half the body
+        self.delay_s = 0.0  # before every response
         self.log: list[tuple[str, str | None, float]] = []  # (name, Range header, time)
         self.in_flight = self.max_in_flight = 0
         self.lock, self.released = threading.Lock(), threading.Event()
@@ -67,7 +68,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_error(404)
             return
         data = path.read_bytes()
-        start = int(re.match(r"bytes=(\d+)-", self.headers["Range"]).group(1)) if self.headers.get("Range") else 0
+        start = (
+            int(re.match(r"bytes=(\d+)-", self.headers["Range"]).group(1)) if self.headers.get("Range") else 0
+        )
         self.send_response(206 if start else 200)
         self.send_header("Content-Type", "video/mp4" if name.endswith(".mp4") else "application/octet-stream")
         self.send_header("Content-Length", str(len(data) - start))
@@ -84,4 +87,4 @@ class _Handler(BaseHTTPRequestHandler):
             cut = srv.truncate.get(name, 0) > 0
             if cut:
                 srv.truncate[name] -= 1
-        self.wfile.write(body[:len(body) // 2] if cut else body)
+        self.wfile.write(body[: len(body) // 2] if cut else body)

@@ -1,12 +1,12 @@
 """Log-mel against independent computations, and the 8 s pad/crop."""
+
 import numpy as np
 import torch
 import torchaudio.compliance.kaldi as kaldi
-
-from mmrobust.features.audio import log_mel, n_frames
-from mmrobust.features.decode import decode_audio, probe
-
 from conftest import make_clip
+
+from mmrobust.data.decode import decode_audio, probe
+from mmrobust.features.audio import log_mel, n_frames
 
 EPS = np.finfo(np.float32).eps
 
@@ -15,7 +15,7 @@ def numpy_log_mel(wave, sr=16000, n_mels=128, win=400, hop=160, n_fft=512):
     """Written from the definition: Hamming-windowed 25 ms frames, 512-point power FFT, HTK-mel triangles in Hz."""
     wave = wave.astype(np.float64)
     count = 1 + (len(wave) - win) // hop
-    frames = np.stack([wave[i * hop:i * hop + win] for i in range(count)])
+    frames = np.stack([wave[i * hop : i * hop + win] for i in range(count)])
     window = 0.54 - 0.46 * np.cos(2 * np.pi * np.arange(win) / (win - 1))
     power = np.abs(np.fft.rfft(frames * window, n=n_fft)) ** 2
     mel = lambda f: 2595 * np.log10(1 + f / 700)
@@ -45,9 +45,17 @@ def test_close_to_kaldi_fbank_within_0_05():
     """Kaldi (the AST / CAV-MAE features) draws its triangles linear in mel, ours linear in Hz;
     everything else (framing, window, FFT size, log floor) is the same, so they agree to 0.05."""
     x = signal()
-    theirs = kaldi.fbank(torch.from_numpy(x)[None], num_mel_bins=128, window_type="hamming", dither=0.0,
-                         preemphasis_coefficient=0.0, remove_dc_offset=False, low_freq=0.0,
-                         sample_frequency=16000, use_energy=False).T.numpy()
+    theirs = kaldi.fbank(
+        torch.from_numpy(x)[None],
+        num_mel_bins=128,
+        window_type="hamming",
+        dither=0.0,
+        preemphasis_coefficient=0.0,
+        remove_dc_offset=False,
+        low_freq=0.0,
+        sample_frequency=16000,
+        use_energy=False,
+    ).T.numpy()
     ours = log_mel(x)
     assert ours.shape == theirs.shape
     assert np.abs(ours - theirs).max() < 0.05

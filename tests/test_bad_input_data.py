@@ -1,21 +1,28 @@
 """Bad input data (issue 13, items 6-7): sidecar JSON types, near-duplicate and evaluation-only
 labels, empty folders and manifests. Through the CLI and Snakemake, as a user meets them."""
+
 import json
 import subprocess
 import sys
 import tarfile
 
 import pytest
-
-from mmrobust.fileio import sha256_file
-
 from conftest import copy_workflow, make_clip, run_cli, snakemake_env, tree_digest
 from media_server import MediaServer
 
+from mmrobust.fileio import sha256_file
+
 
 def local_spec(root, **local):
-    return json.dumps({"seed": 0, "dataset": {"source": "local",
-                                              "local": {"default_split": "train", **(local or {"path": str(root)})}}})
+    return json.dumps(
+        {
+            "seed": 0,
+            "dataset": {
+                "source": "local",
+                "local": {"default_split": "train", **(local or {"path": str(root)})},
+            },
+        }
+    )
 
 
 def assert_one_line_error(result, *parts):
@@ -46,25 +53,29 @@ def folder(root, clip, files: dict) -> object:
 
 # --- item 6: sidecar types -------------------------------------------------------------------
 
-@pytest.mark.parametrize("sidecar, field, says", [
-    ('{"labels": null}', "labels", "expected a list of strings (e.g. [\"dog\"]), got null"),
-    ('{"labels": 5}', "labels", "got int"),
-    ('{"labels": "dog"}', "labels", "got a string"),          # was: three labels d, o, g
-    ('{"labels": {"dog": 1}}', "labels", "got an object"),   # was: the dict's keys
-    ('{"labels": ["dog", ""]}', "labels[1]", "expected a non-empty string, got ''"),
-    ('{"labels": ["  "]}', "labels[0]", "expected a non-empty string"),
-    ('{"labels": ["dog", 3]}', "labels[1]", "expected a non-empty string, got int"),
-    ('{"labels": ["dog", null]}', "labels[1]", "got null"),
-    ('{"labels": ["dog;cat"]}', "labels[0]", "contains ';'"),
-    ('{"labels": ["dog", "dog"]}', "labels[1]", "listed twice"),
-    ('{"start": "1.5"}', "start", "expected a number of seconds >= 0 or null, got a string"),
-    ('{"start": true}', "start", "got true/false"),
-    ('{"end": NaN}', "end", "got nan"),
-    ('{"end": Infinity}', "end", "got inf"),
-    ('{"start": -1}', "start", "got -1"),
-    ('{"start": [1]}', "start", "got a list"),
-    ('["dog"]', "<top level>", "expected an object"),
-])
+
+@pytest.mark.parametrize(
+    "sidecar, field, says",
+    [
+        ('{"labels": null}', "labels", 'expected a list of strings (e.g. ["dog"]), got null'),
+        ('{"labels": 5}', "labels", "got int"),
+        ('{"labels": "dog"}', "labels", "got a string"),  # was: three labels d, o, g
+        ('{"labels": {"dog": 1}}', "labels", "got an object"),  # was: the dict's keys
+        ('{"labels": ["dog", ""]}', "labels[1]", "expected a non-empty string, got ''"),
+        ('{"labels": ["  "]}', "labels[0]", "expected a non-empty string"),
+        ('{"labels": ["dog", 3]}', "labels[1]", "expected a non-empty string, got int"),
+        ('{"labels": ["dog", null]}', "labels[1]", "got null"),
+        ('{"labels": ["dog;cat"]}', "labels[0]", "contains ';'"),
+        ('{"labels": ["dog", "dog"]}', "labels[1]", "listed twice"),
+        ('{"start": "1.5"}', "start", "expected a number of seconds >= 0 or null, got a string"),
+        ('{"start": true}', "start", "got true/false"),
+        ('{"end": NaN}', "end", "got nan"),
+        ('{"end": Infinity}', "end", "got inf"),
+        ('{"start": -1}', "start", "got -1"),
+        ('{"start": [1]}', "start", "got a list"),
+        ('["dog"]', "<top level>", "expected an object"),
+    ],
+)
 def test_sidecar_of_wrong_type_stops_download_with_one_line(tmp_path, clip, sidecar, field, says):
     root = folder(tmp_path / "clips", clip, {"train/a.mp4": None, "train/a.json": sidecar})
     out = tmp_path / "data"
@@ -74,29 +85,50 @@ def test_sidecar_of_wrong_type_stops_download_with_one_line(tmp_path, clip, side
 
 
 def test_bad_sidecar_keeps_the_earlier_dataset(tmp_path, clip):
-    root = folder(tmp_path / "clips", clip, {"train/a.mp4": None, "train/a.json": '{"labels": ["dog"], "start": 0, "end": 0.5}'})
+    root = folder(
+        tmp_path / "clips",
+        clip,
+        {"train/a.mp4": None, "train/a.json": '{"labels": ["dog"], "start": 0, "end": 0.5}'},
+    )
     out = tmp_path / "data"
     assert run_cli("download", "--spec", local_spec(root), "--out", str(out)).returncode == 0
     assert "a,train,media/train/a.mp4,0.0,0.5,,dog," in (out / "manifest.csv").read_text()
     before = tree_digest(out)
     (root / "train" / "a.json").write_text('{"labels": "dog"}')
-    assert_one_line_error(run_cli("download", "--spec", local_spec(root), "--out", str(out)), "a.json: labels: ")
+    assert_one_line_error(
+        run_cli("download", "--spec", local_spec(root), "--out", str(out)), "a.json: labels: "
+    )
     assert tree_digest(out) == before
 
 
 def test_null_times_mean_the_whole_file(tmp_path, clip):
     # what `mmrobust pack` writes for a clip without a time span
-    root = folder(tmp_path / "clips", clip, {"train/a.mp4": None, "train/a.json": '{"labels": [], "start": null, "end": null}'})
+    root = folder(
+        tmp_path / "clips",
+        clip,
+        {"train/a.mp4": None, "train/a.json": '{"labels": [], "start": null, "end": null}'},
+    )
     result = run_cli("download", "--spec", local_spec(root), "--out", str(tmp_path / "data"))
     assert result.returncode == 0, result.stderr
-    assert (tmp_path / "data" / "manifest.csv").read_text().splitlines()[1].startswith("a,train,media/train/a.mp4,,,,,")
+    assert (
+        (tmp_path / "data" / "manifest.csv")
+        .read_text()
+        .splitlines()[1]
+        .startswith("a,train,media/train/a.mp4,,,,,")
+    )
 
 
 @pytest.mark.parametrize("cell", ["nan", "inf", "-inf"])
 def test_user_manifest_non_finite_time_is_refused(tmp_path, clip, cell):
     (tmp_path / "a.mp4").write_bytes(clip.read_bytes())
     (tmp_path / "m.csv").write_text(f"id,media,start\na,a.mp4,{cell}\n")
-    result = run_cli("download", "--spec", local_spec(None, manifest=str(tmp_path / "m.csv")), "--out", str(tmp_path / "data"))
+    result = run_cli(
+        "download",
+        "--spec",
+        local_spec(None, manifest=str(tmp_path / "m.csv")),
+        "--out",
+        str(tmp_path / "data"),
+    )
     assert_one_line_error(result, f"{tmp_path / 'm.csv'}:2: start: '{cell}' is not a finite number")
 
 
@@ -110,8 +142,15 @@ def test_http_sidecar_error_names_the_shard(tmp_path, clip):
         tar.add(side, "train/a.json")
     (www / "SHA256SUMS").write_text(f"{sha256_file(www / 's-000.tar')}  s-000.tar\n")
     with MediaServer(www) as server:
-        spec = json.dumps({"seed": 0, "dataset": {"source": "http", "http": {
-            "url": server.url, "cache_dir": str(tmp_path / "cache"), "retries": 0}}})
+        spec = json.dumps(
+            {
+                "seed": 0,
+                "dataset": {
+                    "source": "http",
+                    "http": {"url": server.url, "cache_dir": str(tmp_path / "cache"), "retries": 0},
+                },
+            }
+        )
         result = run_cli("download", "--spec", spec, "--out", str(tmp_path / "data"))
     assert_one_line_error(result, f"{server.url.rstrip('/')}/s-000.tar: train/a.json: labels: ", "got int")
 
@@ -119,12 +158,17 @@ def test_http_sidecar_error_names_the_shard(tmp_path, clip):
 # --- item 6: the label report ----------------------------------------------------------------
 
 LABELLED = {
-    "train/a.mp4": None, "train/a.json": '{"labels": ["Cat "]}',
-    "train/b.mp4": None, "train/b.json": '{"labels": ["cat", "dog"]}',
-    "train/c.mp4": None, "train/c.json": '{"labels": ["CAT"]}',
+    "train/a.mp4": None,
+    "train/a.json": '{"labels": ["Cat "]}',
+    "train/b.mp4": None,
+    "train/b.json": '{"labels": ["cat", "dog"]}',
+    "train/c.mp4": None,
+    "train/c.json": '{"labels": ["CAT"]}',
     "pretrain/p.mp4": None,
-    "eval/d.mp4": None, "eval/d.json": '{"labels": ["dog", "bird"]}',
-    "eval/e.mp4": None, "eval/e.json": '{"labels": ["bird", "Owl"]}',
+    "eval/d.mp4": None,
+    "eval/d.json": '{"labels": ["dog", "bird"]}',
+    "eval/e.mp4": None,
+    "eval/e.json": '{"labels": ["bird", "Owl"]}',
 }
 
 
@@ -138,8 +182,14 @@ def test_near_duplicate_and_eval_only_labels_are_reported_not_merged(tmp_path, c
         "evaluation_splits": ["eval"],
         "case_or_space_variants": [["CAT", "Cat ", "cat"]],
         "only_in_evaluation_splits": ["Owl", "bird"],
-        "clips_per_label": {"CAT": {"train": 1}, "Cat ": {"train": 1}, "Owl": {"eval": 1}, "bird": {"eval": 2},
-                            "cat": {"train": 1}, "dog": {"eval": 1, "train": 1}},
+        "clips_per_label": {
+            "CAT": {"train": 1},
+            "Cat ": {"train": 1},
+            "Owl": {"eval": 1},
+            "bird": {"eval": 2},
+            "cat": {"train": 1},
+            "dog": {"eval": 1, "train": 1},
+        },
     }
     log = result.stderr
     assert "labels: 'CAT', 'Cat ', 'cat' differ only by case or spaces; kept as 3 separate classes" in log
@@ -147,7 +197,9 @@ def test_near_duplicate_and_eval_only_labels_are_reported_not_merged(tmp_path, c
     assert "labels: 'Owl' occurs only in evaluation split(s) eval" in log
     # kept as given: not merged, not stripped
     manifest = (out / "manifest.csv").read_text()
-    assert "a,train,media/train/a.mp4,,,,Cat ," in manifest and "c,train,media/train/c.mp4,,,,CAT," in manifest
+    assert (
+        "a,train,media/train/a.mp4,,,,Cat ," in manifest and "c,train,media/train/c.mp4,,,,CAT," in manifest
+    )
     # deterministic: a second run writes the same bytes
     again = tmp_path / "again"
     assert run_cli("download", "--spec", local_spec(root), "--out", str(again)).returncode == 0
@@ -155,8 +207,12 @@ def test_near_duplicate_and_eval_only_labels_are_reported_not_merged(tmp_path, c
 
 
 def test_clean_labels_report_nothing(tmp_path, clip):
-    files = {"train/a.mp4": None, "train/a.json": '{"labels": ["dog"]}',
-             "multilabel_test/b.mp4": None, "multilabel_test/b.json": '{"labels": ["dog"]}'}
+    files = {
+        "train/a.mp4": None,
+        "train/a.json": '{"labels": ["dog"]}',
+        "multilabel_test/b.mp4": None,
+        "multilabel_test/b.json": '{"labels": ["dog"]}',
+    }
     root = folder(tmp_path / "clips", clip, files)
     result = run_cli("download", "--spec", local_spec(root), "--out", str(tmp_path / "data"))
     assert result.returncode == 0 and "labels:" not in result.stderr, result.stderr
@@ -166,6 +222,7 @@ def test_clean_labels_report_nothing(tmp_path, clip):
 
 
 # --- item 7: empty datasets ------------------------------------------------------------------
+
 
 def test_empty_folder_stops_download(tmp_path):
     (tmp_path / "clips").mkdir()
@@ -207,8 +264,14 @@ def test_features_refuses_an_empty_manifest(tmp_path, config):
 
 
 def snakemake(cwd, *args):
-    result = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "1", *args], cwd=cwd,
-                            capture_output=True, text=True, env=snakemake_env(), timeout=600)
+    result = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--cores", "1", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env=snakemake_env(),
+        timeout=600,
+    )
     return result, result.stdout + result.stderr
 
 
@@ -217,12 +280,14 @@ def test_snakemake_on_an_empty_folder_fails_with_one_line(tmp_path):
     project = copy_workflow(tmp_path / "project")
     (tmp_path / "empty").mkdir()
     (project / "config" / "mine.yaml").write_text(
-        f"datasets:\n  mine:\n    source: local\n    local: {{path: {tmp_path / 'empty'}}}\n")
+        f"datasets:\n  mine:\n    source: local\n    local: {{path: {tmp_path / 'empty'}}}\n"
+    )
     result, output = snakemake(project, "features/mine/summary.json", "--configfile", "config/mine.yaml")
     assert result.returncode != 0, output
     log = (project / "logs" / "download" / "mine.log").read_text()
     assert log.strip().splitlines() == [
-        f"mmrobust: error: {tmp_path / 'empty'} (local.path): no clips (no media files found); earlier data (if any) was kept"]
+        f"mmrobust: error: {tmp_path / 'empty'} (local.path): no clips (no media files found); earlier data (if any) was kept"
+    ]
     assert "Traceback" not in output
     assert not (project / "data" / "mine").exists() and not (project / "features" / "mine").exists()
 
@@ -231,13 +296,17 @@ def test_snakemake_download_logs_the_label_findings(tmp_path, clip):
     (tmp_path / "project").mkdir()
     project = copy_workflow(tmp_path / "project")
     root = folder(tmp_path / "clips", clip, LABELLED)
-    (project / "config" / "mine.yaml").write_text(f"datasets:\n  mine:\n    source: local\n    local: {{path: {root}}}\n")
+    (project / "config" / "mine.yaml").write_text(
+        f"datasets:\n  mine:\n    source: local\n    local: {{path: {root}}}\n"
+    )
     result, output = snakemake(project, "data/mine/manifest.csv", "--configfile", "config/mine.yaml")
     assert result.returncode == 0, output
     log = (project / "logs" / "download" / "mine.log").read_text()
     assert "labels: 'CAT', 'Cat ', 'cat' differ only by case or spaces" in log
     assert "labels: 'bird' occurs only in evaluation split(s) eval" in log
-    assert json.loads((project / "data" / "mine" / "meta" / "labels.json").read_text())["only_in_evaluation_splits"] == ["Owl", "bird"]
+    assert json.loads((project / "data" / "mine" / "meta" / "labels.json").read_text())[
+        "only_in_evaluation_splits"
+    ] == ["Owl", "bird"]
 
 
 # --- item 8: no aspect ratio loses its video; a lost modality counts -------------------------
@@ -252,15 +321,21 @@ def test_snakemake_features_keep_the_video_of_every_aspect_ratio_at_short_side_4
         make_clip(root / "train" / f"{name}.mp4", size=size, seconds=1.0)
     (tmp_path / "project").mkdir()
     project = copy_workflow(tmp_path / "project")
-    (project / "config" / "mine.yaml").write_text(f"datasets:\n  mine:\n    source: local\n    local: {{path: {root}}}\n")
+    (project / "config" / "mine.yaml").write_text(
+        f"datasets:\n  mine:\n    source: local\n    local: {{path: {root}}}\n"
+    )
     # config/tiny.yaml stores frames at short side 40
-    result, output = snakemake(project, "features/mine/summary.json", "--configfile", "config/tiny.yaml", "config/mine.yaml")
+    result, output = snakemake(
+        project, "features/mine/summary.json", "--configfile", "config/tiny.yaml", "config/mine.yaml"
+    )
     assert result.returncode == 0, output
     summary = json.loads((project / "features" / "mine" / "summary.json").read_text())
     assert summary["video_short_side"] == 40
     assert summary["splits"]["train"] == {"clips": 4, "with_audio": 4, "with_text": 0, "with_video": 4}
     assert summary["report"] == {}
-    assert (project / "features" / "mine" / "skipped.csv").read_text().splitlines() == ["id,path,stage,action,reason"]
+    assert (project / "features" / "mine" / "skipped.csv").read_text().splitlines() == [
+        "id,path,stage,action,reason"
+    ]
 
 
 def zero_video(src, dst):
@@ -298,19 +373,42 @@ def lost_video(tmp_path_factory):
 
 
 def features_spec(config, **changes):
-    return json.dumps({"features": {**{k: v for k, v in config["features"].items() if k != "workers"}, **changes}})
+    return json.dumps(
+        {"features": {**{k: v for k, v in config["features"].items() if k != "workers"}, **changes}}
+    )
 
 
-def test_losing_most_video_fails_features_with_one_line_and_keeps_earlier_features(tmp_path, config, lost_video):
+def test_losing_most_video_fails_features_with_one_line_and_keeps_earlier_features(
+    tmp_path, config, lost_video
+):
     out = tmp_path / "features"
-    first = run_cli("features", "--spec", features_spec(config, max_skipped_fraction=1.0), "--data", str(lost_video), "--out", str(out))
+    first = run_cli(
+        "features",
+        "--spec",
+        features_spec(config, max_skipped_fraction=1.0),
+        "--data",
+        str(lost_video),
+        "--out",
+        str(out),
+    )
     assert first.returncode == 0, first.stderr
     assert json.loads((out / "summary.json").read_text())["splits"]["train"]["with_video"] == 1
     before = tree_digest(out)
-    result = run_cli("features", "--spec", features_spec(config, max_skipped_fraction=0.05), "--data", str(lost_video), "--out", str(out))
-    assert_one_line_error(result, f"{lost_video / 'manifest.csv'}: video: lost in 3 of 4 clips that have it (75.0%), "
-                                  "above features.max_skipped_fraction = 0.05 (most common: video decode failed)",
-                          "earlier features were kept")
+    result = run_cli(
+        "features",
+        "--spec",
+        features_spec(config, max_skipped_fraction=0.05),
+        "--data",
+        str(lost_video),
+        "--out",
+        str(out),
+    )
+    assert_one_line_error(
+        result,
+        f"{lost_video / 'manifest.csv'}: video: lost in 3 of 4 clips that have it (75.0%), "
+        "above features.max_skipped_fraction = 0.05 (most common: video decode failed)",
+        "earlier features were kept",
+    )
     assert "lost video of b (media/train/b.mp4, features): video decode failed" in result.stderr
     assert tree_digest(out) == before
 
@@ -318,23 +416,46 @@ def test_losing_most_video_fails_features_with_one_line_and_keeps_earlier_featur
 def test_losing_few_video_streams_passes(tmp_path, config, lost_video):
     # 3 of 4 lost: 75% passes a 0.8 threshold, and the report still lists each lost stream
     out = tmp_path / "features"
-    result = run_cli("features", "--spec", features_spec(config, max_skipped_fraction=0.8), "--data", str(lost_video), "--out", str(out))
+    result = run_cli(
+        "features",
+        "--spec",
+        features_spec(config, max_skipped_fraction=0.8),
+        "--data",
+        str(lost_video),
+        "--out",
+        str(out),
+    )
     assert result.returncode == 0, result.stderr
     rows = (out / "skipped.csv").read_text().splitlines()[1:]
-    assert [r.split(",")[:4] for r in rows] == [[n, f"media/train/{n}.mp4", "features", "dropped_video"] for n in "bcd"]
+    assert [r.split(",")[:4] for r in rows] == [
+        [n, f"media/train/{n}.mp4", "features", "dropped_video"] for n in "bcd"
+    ]
 
 
 def test_losing_most_captions_fails_features_naming_text(tmp_path, config, clip):
-    root = folder(tmp_path / "clips", clip, {"train/a.mp4": None, "train/b.mp4": None, "train/c.mp4": None,
-                                             "train/c.txt": "a caption"})
+    root = folder(
+        tmp_path / "clips",
+        clip,
+        {"train/a.mp4": None, "train/b.mp4": None, "train/c.mp4": None, "train/c.txt": "a caption"},
+    )
     for name in ("a", "b"):
         (root / "train" / f"{name}.txt").write_bytes("caf\xe9".encode("latin-1"))
     data = tmp_path / "data"
     assert run_cli("download", "--spec", local_spec(root), "--out", str(data)).returncode == 0
-    result = run_cli("features", "--spec", features_spec(config, max_skipped_fraction=0.5), "--data", str(data),
-                     "--out", str(tmp_path / "features"))
-    assert_one_line_error(result, "text: lost in 2 of 3 clips that have it (66.7%), above features.max_skipped_fraction = 0.5 "
-                                  "(most common: caption is not UTF-8)")
+    result = run_cli(
+        "features",
+        "--spec",
+        features_spec(config, max_skipped_fraction=0.5),
+        "--data",
+        str(data),
+        "--out",
+        str(tmp_path / "features"),
+    )
+    assert_one_line_error(
+        result,
+        "text: lost in 2 of 3 clips that have it (66.7%), above features.max_skipped_fraction = 0.5 "
+        "(most common: caption is not UTF-8)",
+    )
     assert not (tmp_path / "features").exists()
 
 
@@ -344,7 +465,17 @@ def test_features_refuses_when_no_clip_is_left_even_at_fraction_1(tmp_path, conf
     (root / "train" / "a.mp4").write_bytes(b"not a video")
     data = tmp_path / "data"
     assert run_cli("download", "--spec", local_spec(root), "--out", str(data)).returncode == 0
-    result = run_cli("features", "--spec", features_spec(config, max_skipped_fraction=1.0), "--data", str(data),
-                     "--out", str(tmp_path / "features"))
-    assert_one_line_error(result, "1 of 1 clips (100.0%) could not be used, none is left (most common: opening the container failed)")
+    result = run_cli(
+        "features",
+        "--spec",
+        features_spec(config, max_skipped_fraction=1.0),
+        "--data",
+        str(data),
+        "--out",
+        str(tmp_path / "features"),
+    )
+    assert_one_line_error(
+        result,
+        "1 of 1 clips (100.0%) could not be used, none is left (most common: opening the container failed)",
+    )
     assert not (tmp_path / "features").exists()

@@ -1,24 +1,31 @@
 """Bad input through the CLI as a user meets it: unusual clip ids, duplicate ids, manifest media
 that are not media (or lie outside local.allowed_roots), and `pack` arguments."""
+
 import csv
 import io
 import json
 import tarfile
 
 import pytest
+from conftest import make_clip, run_cli, tree_digest
 
 from mmrobust.config import stage_spec
 from mmrobust.features.clips import ClipSet
-
-from conftest import make_clip, run_cli, tree_digest
 
 LONG_ID = "L" + "0123456789" * 19 + "abcdefghi"  # 200 characters, the manifest's maximum
 ODD_IDS = ["clip.v2", "a.json", "b.video", "c.video.npy", "x.y.z", LONG_ID]
 
 
 def manifest_spec(csv_path, **local):
-    return json.dumps({"seed": 0, "dataset": {"source": "local",
-                                              "local": {"manifest": str(csv_path), "default_split": "train", **local}}})
+    return json.dumps(
+        {
+            "seed": 0,
+            "dataset": {
+                "source": "local",
+                "local": {"manifest": str(csv_path), "default_split": "train", **local},
+            },
+        }
+    )
 
 
 def one_line_error(result):
@@ -32,7 +39,9 @@ def one_line_error(result):
 def download(tmp_path, rows, out="data", **local):
     """`mmrobust download` of a manifest CSV written from `rows` (id, media)."""
     (tmp_path / "m.csv").write_text("id,media,split\n" + "".join(f"{i},{m},pretrain\n" for i, m in rows))
-    return run_cli("download", "--spec", manifest_spec(tmp_path / "m.csv", **local), "--out", str(tmp_path / out))
+    return run_cli(
+        "download", "--spec", manifest_spec(tmp_path / "m.csv", **local), "--out", str(tmp_path / out)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -49,11 +58,17 @@ def test_ids_with_dots_and_200_characters_round_trip_to_pretraining(tiny_config,
         assert (tmp_path / "data" / "media" / "pretrain" / f"{i}.mp4").is_file()
 
     features = json.dumps({"features": stage_spec("features", tiny_config, "synthetic")["features"]})
-    result = run_cli("features", "--spec", features, "--data", str(tmp_path / "data"), "--out", str(tmp_path / "f"))
+    result = run_cli(
+        "features", "--spec", features, "--data", str(tmp_path / "data"), "--out", str(tmp_path / "f")
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     with open(tmp_path / "f" / "index.csv", newline="") as fh:
         assert sorted(r["id"] for r in csv.DictReader(fh)) == sorted(ids)
-    names = [n for shard in sorted((tmp_path / "f" / "shards").glob("*.tar")) for n in tarfile.open(shard).getnames()]
+    names = [
+        n
+        for shard in sorted((tmp_path / "f" / "shards").glob("*.tar"))
+        for n in tarfile.open(shard).getnames()
+    ]
     assert f"{LONG_ID}.video.npy" in names and "clip.v2.json" in names and "c.video.npy.audio.npy" in names
 
     # The training loader reads every clip back under its own id, with its arrays.
@@ -64,8 +79,17 @@ def test_ids_with_dots_and_200_characters_round_trip_to_pretraining(tiny_config,
     # ... and so does the pretrain stage, through the CLI.
     spec = stage_spec("pretrain", tiny_config, "vatt")
     spec["pretrain"].update(batch_size=len(ids), epochs=1)
-    result = run_cli("pretrain", "--spec", json.dumps(spec), "--features", str(tmp_path / "f"),
-                     "--out", str(tmp_path / "m.pt"), "--curves", str(tmp_path / "m.csv"))
+    result = run_cli(
+        "pretrain",
+        "--spec",
+        json.dumps(spec),
+        "--features",
+        str(tmp_path / "f"),
+        "--out",
+        str(tmp_path / "m.pt"),
+        "--curves",
+        str(tmp_path / "m.csv"),
+    )
     assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr[-2000:]
     assert (tmp_path / "m.pt").is_file()
 
@@ -128,9 +152,18 @@ def test_manifest_media_that_are_not_media_files_are_dropped_and_never_packed(cl
     (tmp_path / "folder.mp4").mkdir()
     (tmp_path / "link.mp4").symlink_to("/etc/passwd")
     up = "../" * len(tmp_path.parts) + "etc/passwd"  # ../../../x from the manifest's folder
-    rows = [("good", "a.mp4"), ("voice", "voice.wav"), ("passwd", "/etc/passwd"), ("shadow", "/etc/shadow"),
-            ("up", up), ("fake", "fake.mp4"), ("empty", "empty.wav"), ("folder", "folder.mp4"),
-            ("link", "link.mp4"), ("devnull", "/dev/null")]
+    rows = [
+        ("good", "a.mp4"),
+        ("voice", "voice.wav"),
+        ("passwd", "/etc/passwd"),
+        ("shadow", "/etc/shadow"),
+        ("up", up),
+        ("fake", "fake.mp4"),
+        ("empty", "empty.wav"),
+        ("folder", "folder.mp4"),
+        ("link", "link.mp4"),
+        ("devnull", "/dev/null"),
+    ]
     result = download(tmp_path, rows)
     assert result.returncode == 0, result.stderr[-2000:]
     data = tmp_path / "data"
@@ -153,7 +186,12 @@ def test_manifest_media_that_are_not_media_files_are_dropped_and_never_packed(cl
     result = run_cli("pack", str(data), str(tmp_path / "www"))
     assert result.returncode == 0, result.stderr[-2000:]
     names = [n for shard in (tmp_path / "www").glob("*.tar") for n in tarfile.open(shard).getnames()]
-    assert sorted(names) == ["pretrain/good.json", "pretrain/good.mp4", "pretrain/voice.json", "pretrain/voice.wav"]
+    assert sorted(names) == [
+        "pretrain/good.json",
+        "pretrain/good.mp4",
+        "pretrain/voice.json",
+        "pretrain/voice.wav",
+    ]
 
 
 def test_pack_never_widens_a_files_permissions(clip, tmp_path):
@@ -170,8 +208,14 @@ def test_pack_never_widens_a_files_permissions(clip, tmp_path):
         modes[shard.name] = shard.stat().st_mode & 0o777
         with tarfile.open(shard) as tar:
             modes.update({m.name: m.mode for m in tar})
-    assert modes == {"shard-000000.tar": 0o600, "pretrain/private.mp4": 0o600, "pretrain/private.json": 0o600,
-                     "shard-000001.tar": 0o644, "pretrain/public.mp4": 0o644, "pretrain/public.json": 0o644}
+    assert modes == {
+        "shard-000000.tar": 0o600,
+        "pretrain/private.mp4": 0o600,
+        "pretrain/private.json": 0o600,
+        "shard-000001.tar": 0o644,
+        "pretrain/public.mp4": 0o644,
+        "pretrain/public.json": 0o644,
+    }
 
 
 @pytest.fixture()
@@ -193,15 +237,28 @@ def test_allowed_roots_confine_manifest_media(library, roots):
     assert result.returncode == 0, result.stderr[-2000:]
     if roots == ["lib"]:
         assert kept(library / "data") == ["a"]
-        assert {i: r[2] for i, r in skipped(library / "data").items()} == \
-               {"b": "outside local.allowed_roots", "c": "outside local.allowed_roots"}
+        assert {i: r[2] for i, r in skipped(library / "data").items()} == {
+            "b": "outside local.allowed_roots",
+            "c": "outside local.allowed_roots",
+        }
     else:  # absent, empty or both folders: no confinement
         assert kept(library / "data") == ["a", "b", "c"] and skipped(library / "data") == {}
 
 
 def test_allowed_roots_confine_a_folders_symlinks_too(library):
-    spec = json.dumps({"seed": 0, "dataset": {"source": "local", "local": {
-        "path": str(library / "lib"), "default_split": "train", "allowed_roots": [str(library / "lib")]}}})
+    spec = json.dumps(
+        {
+            "seed": 0,
+            "dataset": {
+                "source": "local",
+                "local": {
+                    "path": str(library / "lib"),
+                    "default_split": "train",
+                    "allowed_roots": [str(library / "lib")],
+                },
+            },
+        }
+    )
     result = run_cli("download", "--spec", spec, "--out", str(library / "data"))
     assert result.returncode == 0, result.stderr[-2000:]
     assert kept(library / "data") == ["a"]
@@ -210,13 +267,22 @@ def test_allowed_roots_confine_a_folders_symlinks_too(library):
 
 def test_allowed_roots_in_a_config_file(library):
     import yaml
-
     from conftest import REPO
 
     def config(roots):
         path = library / "mine.yaml"
-        path.write_text(yaml.safe_dump({"datasets": {"mine": {"source": "local", "local": {
-            "manifest": str(library / "m.csv"), "allowed_roots": roots}}}}))
+        path.write_text(
+            yaml.safe_dump(
+                {
+                    "datasets": {
+                        "mine": {
+                            "source": "local",
+                            "local": {"manifest": str(library / "m.csv"), "allowed_roots": roots},
+                        }
+                    }
+                }
+            )
+        )
         return ["--config", str(REPO / "config" / "config.yaml"), str(path), "--dataset", "mine"]
 
     (library / "m.csv").write_text("id,media\na,lib/a.mp4\nb,other/b.mp4\n")
@@ -227,7 +293,9 @@ def test_allowed_roots_in_a_config_file(library):
     before = tree_digest(library / "data")
     line = one_line_error(run_cli("download", *config("lib"), "--out", str(library / "data"), cwd=REPO))
     assert "datasets.mine.local.allowed_roots" in line
-    line = one_line_error(run_cli("download", *config([str(library / "nowhere")]), "--out", str(library / "data"), cwd=REPO))
+    line = one_line_error(
+        run_cli("download", *config([str(library / "nowhere")]), "--out", str(library / "data"), cwd=REPO)
+    )
     assert line == f"mmrobust: error: {library / 'nowhere'}: local.allowed_roots: not a folder"
     assert tree_digest(library / "data") == before
 
@@ -238,7 +306,9 @@ def test_pack_shard_size_must_be_positive(clip, tmp_path, size):
     assert download(tmp_path, [("a", "a.mp4")]).returncode == 0
     assert run_cli("pack", str(tmp_path / "data"), str(tmp_path / "www")).returncode == 0
     before = tree_digest(tmp_path / "www")
-    line = one_line_error(run_cli("pack", str(tmp_path / "data"), str(tmp_path / "www"), "--shard-size", size))
+    line = one_line_error(
+        run_cli("pack", str(tmp_path / "data"), str(tmp_path / "www"), "--shard-size", size)
+    )
     assert line == f"mmrobust: error: --shard-size: {size} is not a positive number of clips"
     assert tree_digest(tmp_path / "www") == before
 
@@ -255,8 +325,19 @@ def test_odd_ids_round_trip_through_pack_and_the_http_source(clip, tmp_path):
     srv = ShardServer(tmp_path / "www")
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     try:
-        spec = {"seed": 0, "dataset": {"source": "http", "http": {
-            "url": srv.url, "retries": 0, "timeout_s": 10, "backoff_s": 0.0, "cache_dir": str(tmp_path / "cache")}}}
+        spec = {
+            "seed": 0,
+            "dataset": {
+                "source": "http",
+                "http": {
+                    "url": srv.url,
+                    "retries": 0,
+                    "timeout_s": 10,
+                    "backoff_s": 0.0,
+                    "cache_dir": str(tmp_path / "cache"),
+                },
+            },
+        }
         result = run_cli("download", "--spec", json.dumps(spec), "--out", str(tmp_path / "again"))
     finally:
         srv.shutdown()
@@ -273,7 +354,15 @@ def test_a_folders_symlink_out_to_a_non_media_file_is_dropped(clip, tmp_path):
     (tmp_path / "clips" / "train" / "a.mp4").hardlink_to(clip)
     (tmp_path / "clips" / "train" / "passwd.mp4").symlink_to("/etc/passwd")
     (tmp_path / "clips" / "train" / "inside.mp4").symlink_to("a.mp4")  # within the folder: an ordinary clip
-    spec = json.dumps({"seed": 0, "dataset": {"source": "local", "local": {"path": str(tmp_path / "clips"), "default_split": "train"}}})
+    spec = json.dumps(
+        {
+            "seed": 0,
+            "dataset": {
+                "source": "local",
+                "local": {"path": str(tmp_path / "clips"), "default_split": "train"},
+            },
+        }
+    )
     result = run_cli("download", "--spec", spec, "--out", str(tmp_path / "data"))
     assert result.returncode == 0, result.stderr[-2000:]
     assert kept(tmp_path / "data") == ["a", "inside"]

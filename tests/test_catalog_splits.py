@@ -1,5 +1,6 @@
 """Seed 003's splits: ImageNet-Captions 80/20 (359,116 / 89,779 of 448,896), Kinetics-400's 20% D_SD
 variant; seeded, independent of input order, the same on every machine."""
+
 from __future__ import annotations
 
 import hashlib
@@ -10,12 +11,11 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from catalog_configs import FIXTURES, dataset
 
 from mmrobust.data.catalog import ClipRequest, requests
 from mmrobust.data.catalog.splits import part_sizes, random_split
 from mmrobust.errors import MmrobustError
-
-from catalog_configs import FIXTURES, dataset
 
 EIGHTY_TWENTY = {"from": "all", "into": {"train": 0.8, "eval": 0.2}, "seed": 0}
 
@@ -45,7 +45,10 @@ def _by_hand(seed: int) -> tuple[set[str], set[str]]:
     """(eval, train) of the fixture's 80/20, from splits.py's definition and not its code: the 10
     ids of the captions file ordered by the SHA-256 digest of the UTF-8 text "SEED/ID"; the parts
     in name order (eval before train) take floor(0.2 x 10) = 2 and floor(0.8 x 10) = 8 of them."""
-    ids = [Path(e["filename"]).stem for e in json.loads((FIXTURES / "imagenet_captions/imagenet_captions.json").read_text())]
+    ids = [
+        Path(e["filename"]).stem
+        for e in json.loads((FIXTURES / "imagenet_captions/imagenet_captions.json").read_text())
+    ]
     assert len(ids) == 10
     order = sorted(ids, key=lambda i: hashlib.sha256(f"{seed}/{i}".encode()).digest())
     return set(order[:2]), set(order[2:])
@@ -75,11 +78,17 @@ def test_kinetics_twenty_percent_of_train_as_distillation_data():
     assert all(plain[r.id].split == "train" for r in found if r.split == "distill")
 
 
-@pytest.mark.parametrize("option, message", [
-    ({"from": "train", "into": {"a": 0.7, "b": 0.4}}, "add up to more than 1"),
-    ({"from": "training", "into": {"a": 0.5}}, "split 'training' has no clips (splits: test, train, val)"),
-    ({"from": "train", "into": {"val": 0.5}}, "'val' is already a split"),
-])
+@pytest.mark.parametrize(
+    "option, message",
+    [
+        ({"from": "train", "into": {"a": 0.7, "b": 0.4}}, "add up to more than 1"),
+        (
+            {"from": "training", "into": {"a": 0.5}},
+            "split 'training' has no clips (splits: test, train, val)",
+        ),
+        ({"from": "train", "into": {"val": 0.5}}, "'val' is already a split"),
+    ],
+)
 def test_bad_random_split(option, message):
     with pytest.raises(MmrobustError, match=re.escape(message)):
         requests(dataset("kinetics400", random_split=option))

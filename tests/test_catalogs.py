@@ -1,17 +1,18 @@
 """Catalogs: the official files of AudioSet, Kinetics-400, ImageNet-Captions, HowTo100M, YouTube-8M
 (fixtures in their exact formats) become sorted clip requests; bad input is one line naming the
 file, the line and the field."""
+
 from __future__ import annotations
 
 import shutil
 from collections import Counter
 
 import pytest
+from catalog_configs import CATALOGS as FIXTURE_CATALOGS
+from catalog_configs import FIXTURES, dataset
 
 from mmrobust.data.catalog import CATALOGS, ClipRequest, requests
 from mmrobust.errors import MmrobustError
-
-from catalog_configs import CATALOGS as FIXTURE_CATALOGS, FIXTURES, dataset
 
 
 def by_id(found: list[ClipRequest]) -> dict[str, ClipRequest]:
@@ -63,7 +64,9 @@ def test_imagenet_captions_images_and_caption_text():
     assert tench.path == "/nonexistent/ILSVRC2012/train/n01440764/n01440764_10026.JPEG"
     assert (tench.video_id, tench.start, tench.end, tench.labels) == ("", None, None, ("n01440764",))
     assert tench.text == "Tench Caught this one at the lake & let it go. fish tench angling"
-    assert clips["n01443537_10007"].text == "Goldfish Our new goldfish in the tank goldfish aquarium"  # HTML stripped
+    assert (
+        clips["n01443537_10007"].text == "Goldfish Our new goldfish in the tank goldfish aquarium"
+    )  # HTML stripped
     assert clips["n01491361_1007"].text == ""  # no title, description or tags: no text modality
     titles_only = by_id(requests(dataset("imagenet_captions", text_fields=["title"])))
     assert titles_only["n01440764_10026"].text == "Tench"
@@ -72,7 +75,10 @@ def test_imagenet_captions_images_and_caption_text():
 def test_howto100m_clips_are_asr_segments_widened_with_the_overlapping_narration():
     found = requests(dataset("howto100m"))
     assert {r.split for r in found} == {"pretrain"} and not any(r.labels for r in found)
-    assert {r.video_id for r in found} == {"-2ZS1O9jDzE", "nVbIUDjzWY4"}  # not in the CSV: ignored; no captions: no clips
+    assert {r.video_id for r in found} == {
+        "-2ZS1O9jDzE",
+        "nVbIUDjzWY4",
+    }  # not in the CSV: ignored; no captions: no clips
     clips = by_id(found)
     assert len([r for r in found if r.video_id == "-2ZS1O9jDzE"]) == 5  # one per segment
     # segment [10.23, 13.02] widened to 8 s around its centre, with the segments it overlaps
@@ -113,39 +119,145 @@ def corrupt(tmp_path, name: str, file: str, old: str, new: str) -> dict:
     return {"catalog": catalog}
 
 
-@pytest.mark.parametrize("name, file, old, new, message", [
-    ("audioset", "eval_segments.csv", '--BfvyPmVMo, 20.000, 30.000, "/m/03l9g"', "--BfvyPmVMo, 20.000, 30.000",
-     "eval_segments.csv:5: expected 4 fields"),
-    ("audioset", "eval_segments.csv", "--U7joUcTCo, 0.000,", "--U7joUcTCo, O.000,", "eval_segments.csv:6: start_seconds: 'O.000'"),
-    ("audioset", "eval_segments.csv", "--U7joUcTCo, 0.000, 10.000", "--U7joUcTCo, 10.000, 10.000",
-     "eval_segments.csv:6: end_seconds: 10 is not after start_seconds 10"),
-    ("audioset", "eval_segments.csv", '"/m/01b_21"', '"/m/01b_21,/m/0zzzzz"',
-     "eval_segments.csv:6: positive_labels: '/m/0zzzzz' is not in"),
-    ("audioset", "balanced_train_segments.csv", "--ZhevVpy1s,", "--Zhev,", "balanced_train_segments.csv:5: YTID: '--Zhev'"),
-    ("audioset", "class_labels_indices.csv", "index,mid,display_name", "index,display_name",
-     "class_labels_indices.csv:1: header: missing column 'mid'"),
-    ("audioset", "titles.csv", "My dog barking", '"My dog barking', "titles.csv:4: not valid CSV"),
-    ("kinetics400", "validate.csv", "time_end", "end", "validate.csv:1: header: missing column 'time_end'"),
-    ("kinetics400", "train.csv", "-0Ou6TxUWB4,0,10", "-0Ou6TxUWB4,zero,10", "train.csv:6: time_start: 'zero'"),
-    ("kinetics400", "train.csv", "abseiling,--33Lscn6sk,4,14,train,0", "abseiling,--33Lscn6sk,4,14,train",
-     "train.csv:3: expected 6 fields"),
-    ("kinetics400", "titles.csv", "_dbcJuKJQNs,drum solo", "--07WQ2iBlw,drum solo",
-     "titles.csv:4: youtube_id: '--07WQ2iBlw' appears twice"),
-    ("imagenet_captions", "imagenet_captions.json", '"wnid": "n01443537"}, {"filename": "n01443537_10014.JPEG"',
-     '"wnid": "n0144"}, {"filename": "n01443537_10014.JPEG"', "imagenet_captions.json: [2].wnid: 'n0144'"),
-    ("imagenet_captions", "imagenet_captions.json", '"tags": ["fish", "tench", "angling"]', '"tags": "fish"',
-     "imagenet_captions.json: [0].tags: expected a list of strings"),
-    ("imagenet_captions", "imagenet_captions.json", "n01484850_10036.JPEG", "n01484850_10036.jpg",
-     "imagenet_captions.json: [5].filename: 'n01484850_10036.jpg'"),
-    ("imagenet_captions", "imagenet_captions.json", '"n01494475"}]', '"n01494475"}', "imagenet_captions.json:1: not valid JSON"),
-    ("howto100m", "HowTo100M_v1.csv", "Cars,4,12148", "Cars,four,12148", "HowTo100M_v1.csv:3: rank: 'four'"),
-    ("howto100m", "caption.json", '"end": [3.8, 19.2]', '"end": [3.8]',
-     "caption.json: nVbIUDjzWY4: start, end and text have different lengths (2, 1, 2)"),
-    ("howto100m", "caption.json", '"end": [3.8, 19.2]', '"end": [3.8, "x"]', "caption.json: nVbIUDjzWY4[1]: end: 'x'"),
-    ("youtube8m", "train.csv", "5Gu4nNbM_l0,3 4", "5Gu4nNbM_l0,3 9", "train.csv:4: labels: '9' is not an index of"),
-    ("youtube8m", "vocabulary.csv", "Index,TrainVideoCount", "Idx,TrainVideoCount",
-     "vocabulary.csv:1: header: missing column 'Index'"),
-])
+@pytest.mark.parametrize(
+    "name, file, old, new, message",
+    [
+        (
+            "audioset",
+            "eval_segments.csv",
+            '--BfvyPmVMo, 20.000, 30.000, "/m/03l9g"',
+            "--BfvyPmVMo, 20.000, 30.000",
+            "eval_segments.csv:5: expected 4 fields",
+        ),
+        (
+            "audioset",
+            "eval_segments.csv",
+            "--U7joUcTCo, 0.000,",
+            "--U7joUcTCo, O.000,",
+            "eval_segments.csv:6: start_seconds: 'O.000'",
+        ),
+        (
+            "audioset",
+            "eval_segments.csv",
+            "--U7joUcTCo, 0.000, 10.000",
+            "--U7joUcTCo, 10.000, 10.000",
+            "eval_segments.csv:6: end_seconds: 10 is not after start_seconds 10",
+        ),
+        (
+            "audioset",
+            "eval_segments.csv",
+            '"/m/01b_21"',
+            '"/m/01b_21,/m/0zzzzz"',
+            "eval_segments.csv:6: positive_labels: '/m/0zzzzz' is not in",
+        ),
+        (
+            "audioset",
+            "balanced_train_segments.csv",
+            "--ZhevVpy1s,",
+            "--Zhev,",
+            "balanced_train_segments.csv:5: YTID: '--Zhev'",
+        ),
+        (
+            "audioset",
+            "class_labels_indices.csv",
+            "index,mid,display_name",
+            "index,display_name",
+            "class_labels_indices.csv:1: header: missing column 'mid'",
+        ),
+        ("audioset", "titles.csv", "My dog barking", '"My dog barking', "titles.csv:4: not valid CSV"),
+        (
+            "kinetics400",
+            "validate.csv",
+            "time_end",
+            "end",
+            "validate.csv:1: header: missing column 'time_end'",
+        ),
+        (
+            "kinetics400",
+            "train.csv",
+            "-0Ou6TxUWB4,0,10",
+            "-0Ou6TxUWB4,zero,10",
+            "train.csv:6: time_start: 'zero'",
+        ),
+        (
+            "kinetics400",
+            "train.csv",
+            "abseiling,--33Lscn6sk,4,14,train,0",
+            "abseiling,--33Lscn6sk,4,14,train",
+            "train.csv:3: expected 6 fields",
+        ),
+        (
+            "kinetics400",
+            "titles.csv",
+            "_dbcJuKJQNs,drum solo",
+            "--07WQ2iBlw,drum solo",
+            "titles.csv:4: youtube_id: '--07WQ2iBlw' appears twice",
+        ),
+        (
+            "imagenet_captions",
+            "imagenet_captions.json",
+            '"wnid": "n01443537"}, {"filename": "n01443537_10014.JPEG"',
+            '"wnid": "n0144"}, {"filename": "n01443537_10014.JPEG"',
+            "imagenet_captions.json: [2].wnid: 'n0144'",
+        ),
+        (
+            "imagenet_captions",
+            "imagenet_captions.json",
+            '"tags": ["fish", "tench", "angling"]',
+            '"tags": "fish"',
+            "imagenet_captions.json: [0].tags: expected a list of strings",
+        ),
+        (
+            "imagenet_captions",
+            "imagenet_captions.json",
+            "n01484850_10036.JPEG",
+            "n01484850_10036.jpg",
+            "imagenet_captions.json: [5].filename: 'n01484850_10036.jpg'",
+        ),
+        (
+            "imagenet_captions",
+            "imagenet_captions.json",
+            '"n01494475"}]',
+            '"n01494475"}',
+            "imagenet_captions.json:1: not valid JSON",
+        ),
+        (
+            "howto100m",
+            "HowTo100M_v1.csv",
+            "Cars,4,12148",
+            "Cars,four,12148",
+            "HowTo100M_v1.csv:3: rank: 'four'",
+        ),
+        (
+            "howto100m",
+            "caption.json",
+            '"end": [3.8, 19.2]',
+            '"end": [3.8]',
+            "caption.json: nVbIUDjzWY4: start, end and text have different lengths (2, 1, 2)",
+        ),
+        (
+            "howto100m",
+            "caption.json",
+            '"end": [3.8, 19.2]',
+            '"end": [3.8, "x"]',
+            "caption.json: nVbIUDjzWY4[1]: end: 'x'",
+        ),
+        (
+            "youtube8m",
+            "train.csv",
+            "5Gu4nNbM_l0,3 4",
+            "5Gu4nNbM_l0,3 9",
+            "train.csv:4: labels: '9' is not an index of",
+        ),
+        (
+            "youtube8m",
+            "vocabulary.csv",
+            "Index,TrainVideoCount",
+            "Idx,TrainVideoCount",
+            "vocabulary.csv:1: header: missing column 'Index'",
+        ),
+    ],
+)
 def test_bad_input_names_file_line_and_field(tmp_path, name, file, old, new, message):
     with pytest.raises(MmrobustError) as info:
         requests(corrupt(tmp_path, name, file, old, new))
@@ -172,14 +284,23 @@ def test_not_utf8_and_unknown_keys(tmp_path):
 
 
 def test_a_clip_listed_in_two_splits_is_an_error(tmp_path):
-    broken = dataset("kinetics400", files={"train": FIXTURE_CATALOGS["kinetics400"]["files"]["train"],
-                                           "again": FIXTURE_CATALOGS["kinetics400"]["files"]["train"]})
-    with pytest.raises(MmrobustError, match=r"clip 'yt_--07WQ2iBlw_1000_11000' is listed twice \(splits again and train\)"):
+    broken = dataset(
+        "kinetics400",
+        files={
+            "train": FIXTURE_CATALOGS["kinetics400"]["files"]["train"],
+            "again": FIXTURE_CATALOGS["kinetics400"]["files"]["train"],
+        },
+    )
+    with pytest.raises(
+        MmrobustError, match=r"clip 'yt_--07WQ2iBlw_1000_11000' is listed twice \(splits again and train\)"
+    ):
         requests(broken)
 
 
 def test_a_byte_order_mark_is_not_part_of_the_header(tmp_path):
     titles = tmp_path / "titles.csv"
-    titles.write_text("\ufeffyoutube_id,title\n--07WQ2iBlw,Dover cliffs\n", encoding="utf-8")  # as spreadsheets export
+    titles.write_text(
+        "\ufeffyoutube_id,title\n--07WQ2iBlw,Dover cliffs\n", encoding="utf-8"
+    )  # as spreadsheets export
     found = by_id(requests(dataset("kinetics400", titles=str(titles))))
     assert found["yt_--07WQ2iBlw_1000_11000"].text == "Dover cliffs"

@@ -1,15 +1,15 @@
 """Config validation: one line naming the file and the key, before any work, from CLI and Snakemake."""
+
 import json
 import subprocess
 import sys
 
 import pytest
 import yaml
+from conftest import REPO, TINY, copy_workflow, run_cli, snakemake_env
 
 from mmrobust.config import load_config, parse_spec, spec_json, study_spec_json
 from mmrobust.errors import MmrobustError
-
-from conftest import REPO, TINY, copy_workflow, run_cli, snakemake_env
 
 
 def write(tmp_path, text):
@@ -26,22 +26,49 @@ def test_defaults_are_filled_and_both_configs_load():
     assert default["datasets"]["synthetic"]["synthetic"]["splits"]["pretrain"] > 12
 
 
-@pytest.mark.parametrize("text, key, words", [
-    ("seed: -1\n", "seed", "minimum"),
-    ("features:\n  video:\n    num_frames: eight\n", "features.video.num_frames", "not of type 'integer'"),
-    ("features:\n  vidoe: {}\n", "features.vidoe", "unknown key"),
-    ("datasets:\n  synthetic:\n    source: vimeo\n", "datasets.synthetic.source", "is not one of"),
-    ("datasets:\n  x:\n    source: youtube\n    youtube: {}\n", "datasets.x.catalog", "missing key"),
-    ("datasets:\n  synthetic:\n    source: local\n", "datasets.synthetic.local", "missing key"),
-    ("datasets:\n  x:\n    source: local\n    local: {path: a, manifest: b}\n", "datasets.x.local", "exactly one of path or manifest"),
-    ("features:\n  video:\n    crop_size: 500\n", "features.video.crop_size", "does not fit"),
-    ("features:\n  video:\n    train_short_side: [80, 64]\n", "features.video.train_short_side", "above max"),
-    ("datasets:\n  synthetic:\n    synthetic:\n      concepts_per_clip: [3, 1]\n", "datasets.synthetic.synthetic.concepts_per_clip", "above max"),
-    ("study:\n  tasks:\n    audioset: {dataset: audioset, train: a, eval: b, kind: multilabel}\n", "study.tasks.audioset.dataset", "not a configured dataset"),
-    ("study:\n  tasks:\n    multilabel: {kind: ranking}\n", "study.tasks.multilabel.kind", "is not one of"),
-    ("study:\n  wiseft: {alpha: 1.5}\n", "study.wiseft.alpha", "maximum"),
-    ("study:\n  validation_fraction: 1\n", "study.validation_fraction", "maximum"),
-])
+@pytest.mark.parametrize(
+    "text, key, words",
+    [
+        ("seed: -1\n", "seed", "minimum"),
+        (
+            "features:\n  video:\n    num_frames: eight\n",
+            "features.video.num_frames",
+            "not of type 'integer'",
+        ),
+        ("features:\n  vidoe: {}\n", "features.vidoe", "unknown key"),
+        ("datasets:\n  synthetic:\n    source: vimeo\n", "datasets.synthetic.source", "is not one of"),
+        ("datasets:\n  x:\n    source: youtube\n    youtube: {}\n", "datasets.x.catalog", "missing key"),
+        ("datasets:\n  synthetic:\n    source: local\n", "datasets.synthetic.local", "missing key"),
+        (
+            "datasets:\n  x:\n    source: local\n    local: {path: a, manifest: b}\n",
+            "datasets.x.local",
+            "exactly one of path or manifest",
+        ),
+        ("features:\n  video:\n    crop_size: 500\n", "features.video.crop_size", "does not fit"),
+        (
+            "features:\n  video:\n    train_short_side: [80, 64]\n",
+            "features.video.train_short_side",
+            "above max",
+        ),
+        (
+            "datasets:\n  synthetic:\n    synthetic:\n      concepts_per_clip: [3, 1]\n",
+            "datasets.synthetic.synthetic.concepts_per_clip",
+            "above max",
+        ),
+        (
+            "study:\n  tasks:\n    audioset: {dataset: audioset, train: a, eval: b, kind: multilabel}\n",
+            "study.tasks.audioset.dataset",
+            "not a configured dataset",
+        ),
+        (
+            "study:\n  tasks:\n    multilabel: {kind: ranking}\n",
+            "study.tasks.multilabel.kind",
+            "is not one of",
+        ),
+        ("study:\n  wiseft: {alpha: 1.5}\n", "study.wiseft.alpha", "maximum"),
+        ("study:\n  validation_fraction: 1\n", "study.validation_fraction", "maximum"),
+    ],
+)
 def test_bad_config_names_file_and_key(tmp_path, text, key, words):
     override = write(tmp_path, text)
     with pytest.raises(MmrobustError) as info:
@@ -62,8 +89,15 @@ def test_cli_prints_one_line_and_exits_2(tmp_path):
 
 
 def test_cli_rejects_bad_spec_before_work(tmp_path):
-    result = run_cli("features", "--spec", '{"features": {"video": {"num_frames": 0}}}',
-                     "--data", str(tmp_path / "none"), "--out", str(tmp_path / "out"))
+    result = run_cli(
+        "features",
+        "--spec",
+        '{"features": {"video": {"num_frames": 0}}}',
+        "--data",
+        str(tmp_path / "none"),
+        "--out",
+        str(tmp_path / "out"),
+    )
     assert result.returncode == 2
     assert "--spec: features.video.num_frames: 0 is less than the minimum of 1" in result.stderr
     assert not (tmp_path / "out").exists()
@@ -85,9 +119,11 @@ def test_workers_do_not_enter_the_features_spec(tiny_config):
 
 def test_validating_a_config_never_loads_torch():
     # The Snakefile validates at every parse (and SLURM jobs parse it again): it must stay cheap.
-    code = ("import sys; from mmrobust.config import load_config, stage_spec; "
-            f"c = load_config({[str(p) for p in TINY]!r}); stage_spec('pretrain', c, 'vatt'); "
-            "print(sorted(m for m in ('torch', 'timm', 'decord') if m in sys.modules))")
+    code = (
+        "import sys; from mmrobust.config import load_config, stage_spec; "
+        f"c = load_config({[str(p) for p in TINY]!r}); stage_spec('pretrain', c, 'vatt'); "
+        "print(sorted(m for m in ('torch', 'timm', 'decord') if m in sys.modules))"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
@@ -96,39 +132,78 @@ def test_validating_a_config_never_loads_torch():
 def test_snakemake_stops_at_start_on_bad_config(tmp_path):
     copy_workflow(tmp_path)
     override = write(tmp_path, "features:\n  audio:\n    n_mels: lots\n")
-    result = subprocess.run(["snakemake", "-n", "--configfile", str(override)], cwd=tmp_path,
-                            capture_output=True, text=True, env=snakemake_env())
+    result = subprocess.run(
+        ["snakemake", "-n", "--configfile", str(override)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=snakemake_env(),
+    )
     assert result.returncode != 0
-    assert f"config/config.yaml+{override}: features.audio.n_mels: 'lots' is not of type 'integer'" in result.stderr + result.stdout
+    assert (
+        f"config/config.yaml+{override}: features.audio.n_mels: 'lots' is not of type 'integer'"
+        in result.stderr + result.stdout
+    )
     assert not (tmp_path / "data").exists()
 
 
-@pytest.mark.parametrize("target, field, what, known", [
-    ("checkpoints/nosuch/model.pt", "experiments", "experiment 'nosuch'", "curriculum, harmonized, realign, vatt"),
-    ("results/nosuch/multilabel/wiseft/sweep.csv", "experiments", "experiment 'nosuch'", "curriculum, harmonized, realign, vatt"),
-    ("checkpoints/nosuch/multilabel/lp/VA.pt", "experiments", "experiment 'nosuch'", "curriculum, harmonized, realign, vatt"),
-    ("embeddings/vatt/nosuch.pt", "study.tasks", "task 'nosuch'", "multilabel, singlelabel"),
-    ("features/nosuch/summary.json", "datasets", "dataset 'nosuch'", "synthetic"),
-])
+@pytest.mark.parametrize(
+    "target, field, what, known",
+    [
+        (
+            "checkpoints/nosuch/model.pt",
+            "experiments",
+            "experiment 'nosuch'",
+            "curriculum, harmonized, realign, vatt",
+        ),
+        (
+            "results/nosuch/multilabel/wiseft/sweep.csv",
+            "experiments",
+            "experiment 'nosuch'",
+            "curriculum, harmonized, realign, vatt",
+        ),
+        (
+            "checkpoints/nosuch/multilabel/lp/VA.pt",
+            "experiments",
+            "experiment 'nosuch'",
+            "curriculum, harmonized, realign, vatt",
+        ),
+        ("embeddings/vatt/nosuch.pt", "study.tasks", "task 'nosuch'", "multilabel, singlelabel"),
+        ("features/nosuch/summary.json", "datasets", "dataset 'nosuch'", "synthetic"),
+    ],
+)
 def test_snakemake_target_of_an_unknown_name_is_one_line(tmp_path, target, field, what, known):
     copy_workflow(tmp_path)
     tiny = tmp_path / "config" / "tiny.yaml"
-    result = subprocess.run(["snakemake", "-n", "--configfile", str(tiny), "--", target], cwd=tmp_path,
-                            capture_output=True, text=True, env=snakemake_env())
+    result = subprocess.run(
+        ["snakemake", "-n", "--configfile", str(tiny), "--", target],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=snakemake_env(),
+    )
     output = result.stdout + result.stderr
     assert result.returncode != 0
-    errors = [line for line in output.splitlines() if "rror" in line or "xception" in line or "Traceback" in line]
-    assert errors == [f"mmrobust: error: config/config.yaml+{tiny}: {field}: a target asks for {what}, "
-                      f"which is not configured (known: {known})"], output
+    errors = [
+        line for line in output.splitlines() if "rror" in line or "xception" in line or "Traceback" in line
+    ]
+    assert errors == [
+        f"mmrobust: error: config/config.yaml+{tiny}: {field}: a target asks for {what}, "
+        f"which is not configured (known: {known})"
+    ], output
 
 
 # Exponent floats that PyYAML (YAML 1.1) reads as text: no dot, or no sign in the exponent.
-TEXT_FLOATS = ("pretrain:\n  lr: 3e-4\n  weight_decay: 1.0e2\n"
-               "study:\n  lp: {weight_decay: [0.0, 1E-4]}\n  ft: {lr: 5e-5}\n"
-               "experiments:\n  realign: {lr: 2e-4}\n")
-SAME_AS_NUMBERS = ("pretrain:\n  lr: 0.0003\n  weight_decay: 100.0\n"
-                   "study:\n  lp: {weight_decay: [0.0, 0.0001]}\n  ft: {lr: 0.00005}\n"
-                   "experiments:\n  realign: {lr: 0.0002}\n")
+TEXT_FLOATS = (
+    "pretrain:\n  lr: 3e-4\n  weight_decay: 1.0e2\n"
+    "study:\n  lp: {weight_decay: [0.0, 1E-4]}\n  ft: {lr: 5e-5}\n"
+    "experiments:\n  realign: {lr: 2e-4}\n"
+)
+SAME_AS_NUMBERS = (
+    "pretrain:\n  lr: 0.0003\n  weight_decay: 100.0\n"
+    "study:\n  lp: {weight_decay: [0.0, 0.0001]}\n  ft: {lr: 0.00005}\n"
+    "experiments:\n  realign: {lr: 0.0002}\n"
+)
 
 
 def test_yaml_reads_exponent_floats_as_text():
@@ -150,14 +225,22 @@ def test_exponent_floats_give_the_specs_of_the_decimal_floats(tmp_path):
     numbers = load_config([*TINY, write(tmp_path, SAME_AS_NUMBERS)])
     for experiment in ("vatt", "realign"):
         assert spec_json("pretrain", text, experiment) == spec_json("pretrain", numbers, experiment)
-    assert study_spec_json("finetune", text, "multilabel", "masd") == study_spec_json("finetune", numbers, "multilabel", "masd")
+    assert study_spec_json("finetune", text, "multilabel", "masd") == study_spec_json(
+        "finetune", numbers, "multilabel", "masd"
+    )
 
 
-@pytest.mark.parametrize("text, message", [
-    ("pretrain:\n  lr: 3e-4x\n", "pretrain.lr: '3e-4x' is not of type 'number'"),
-    ("pretrain:\n  lr: '0.1'\n", "pretrain.lr: '0.1' is not of type 'number'"),  # quoted text stays text
-    ("features:\n  video:\n    num_frames: 1e1\n", "features.video.num_frames: '1e1' is not of type 'integer'"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("pretrain:\n  lr: 3e-4x\n", "pretrain.lr: '3e-4x' is not of type 'number'"),
+        ("pretrain:\n  lr: '0.1'\n", "pretrain.lr: '0.1' is not of type 'number'"),  # quoted text stays text
+        (
+            "features:\n  video:\n    num_frames: 1e1\n",
+            "features.video.num_frames: '1e1' is not of type 'integer'",
+        ),
+    ],
+)
 def test_other_text_is_still_not_a_number(tmp_path, text, message):
     with pytest.raises(MmrobustError) as info:
         load_config([REPO / "config" / "config.yaml", write(tmp_path, text)])
@@ -165,14 +248,22 @@ def test_other_text_is_still_not_a_number(tmp_path, text, message):
 
 
 def test_cli_accepts_exponent_floats(tmp_path):
-    result = run_cli("check-config", "--config", str(REPO / "config" / "config.yaml"), str(write(tmp_path, TEXT_FLOATS)))
+    result = run_cli(
+        "check-config", "--config", str(REPO / "config" / "config.yaml"), str(write(tmp_path, TEXT_FLOATS))
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("ok: ")
 
 
 def shell_commands(cwd, override) -> list[str]:
-    result = subprocess.run(["snakemake", "-n", "-p", "--configfile", "config/tiny.yaml", str(override)], cwd=cwd,
-                            capture_output=True, text=True, env=snakemake_env(), timeout=300)
+    result = subprocess.run(
+        ["snakemake", "-n", "-p", "--configfile", "config/tiny.yaml", str(override)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env=snakemake_env(),
+        timeout=300,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     return sorted(line for line in result.stdout.splitlines() if line.startswith("Shell command: "))
 

@@ -1,4 +1,5 @@
 """The curriculum's pacing formula, its sampler, and the scores table."""
+
 import math
 
 import numpy as np
@@ -45,7 +46,12 @@ def test_order_puts_unscored_last_and_keeps_ties_in_id_order():
 def test_scores_table_round_trip(tmp_path):
     ids = ["a", "b", "c"]
     write_scores(tmp_path / "s.csv", ids, np.array([0.2, np.nan, -0.1]))
-    assert (tmp_path / "s.csv").read_text().splitlines() == ["id,cosine,rank", "a,0.200000,0", "b,,2", "c,-0.100000,1"]
+    assert (tmp_path / "s.csv").read_text().splitlines() == [
+        "id,cosine,rank",
+        "a,0.200000,0",
+        "b,,2",
+        "c,-0.100000,1",
+    ]
     back = read_scores(tmp_path / "s.csv", ids)
     assert back[0] == 0.2 and np.isnan(back[1])
     with pytest.raises(MmrobustError, match="no score for 1 clip"):

@@ -1,4 +1,5 @@
 """Who a process is in a data-parallel job: torchrun's variables, srun's behind an explicit switch."""
+
 import pytest
 
 from mmrobust.distributed import World, world_from_env
@@ -24,11 +25,14 @@ def test_slurm_needs_the_switch():
     assert world_from_env({**slurm, "MMROBUST_DISTRIBUTED": "slurm"}) == World(2, 4, 0)
 
 
-@pytest.mark.parametrize("env, message", [
-    ({"WORLD_SIZE": "2", "RANK": "0", "LOCAL_RANK": "0"}, "MASTER_ADDR and MASTER_PORT must be set"),
-    ({"WORLD_SIZE": "2", "RANK": "x", "LOCAL_RANK": "0", **MASTER}, "missing or not an integer"),
-    ({"MMROBUST_DISTRIBUTED": "slurm", "SLURM_NTASKS": "2", **MASTER}, "'SLURM_PROCID' missing"),
-])
+@pytest.mark.parametrize(
+    "env, message",
+    [
+        ({"WORLD_SIZE": "2", "RANK": "0", "LOCAL_RANK": "0"}, "MASTER_ADDR and MASTER_PORT must be set"),
+        ({"WORLD_SIZE": "2", "RANK": "x", "LOCAL_RANK": "0", **MASTER}, "missing or not an integer"),
+        ({"MMROBUST_DISTRIBUTED": "slurm", "SLURM_NTASKS": "2", **MASTER}, "'SLURM_PROCID' missing"),
+    ],
+)
 def test_broken_launch_is_a_clear_error(env, message):
     with pytest.raises(MmrobustError, match=message):
         world_from_env(env)

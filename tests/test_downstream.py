@@ -1,4 +1,5 @@
 """The downstream model (Eq. 7), MASD (Eq. 8), WiSE-FT (Eq. 9) and the evaluation's modality isolation."""
+
 import numpy as np
 import pytest
 import torch
@@ -6,31 +7,46 @@ from torch import nn
 
 from mmrobust.downstream.data import distill_ids, targets, validation_split
 from mmrobust.downstream.finetune import masd_step_loss
-from mmrobust.downstream.model import Classifier, represent
+from mmrobust.downstream.model import Classifier, column, represent
 from mmrobust.downstream.objectives import distill_loss, task_loss
 from mmrobust.downstream.wiseft import interpolate
 from mmrobust.errors import MmrobustError
-from mmrobust.downstream.model import column
 from mmrobust.models.config import model_config
 from mmrobust.models.vatt import create_model
 
-FEATURES = {"video": {"num_frames": 4, "crop_size": 32}, "text": {"context_length": 16},
-            "audio": {"sample_rate": 16000, "seconds": 1.0, "n_mels": 32, "win_ms": 25, "hop_ms": 10}}
+FEATURES = {
+    "video": {"num_frames": 4, "crop_size": 32},
+    "text": {"context_length": 16},
+    "audio": {"sample_rate": 16000, "seconds": 1.0, "n_mels": 32, "win_ms": 25, "hop_ms": 10},
+}
 KINDS = ("multilabel", "singlelabel")
 
 
 def classifier(classes=5, seed=0):
     torch.manual_seed(seed)
-    encoder = create_model(model_config({"preset": "tiny", "architecture": "ma", "tubelet": [2, 16, 16],
-                                         "audio_patch": [16, 16], "drop_token": 0.0}, FEATURES))
+    encoder = create_model(
+        model_config(
+            {
+                "preset": "tiny",
+                "architecture": "ma",
+                "tubelet": [2, 16, 16],
+                "audio_patch": [16, 16],
+                "drop_token": 0.0,
+            },
+            FEATURES,
+        )
+    )
     return Classifier(encoder, classes)
 
 
 def batch(n=4, seed=1):
     g = torch.Generator().manual_seed(seed)
-    return {"video": torch.rand(n, 3, 4, 32, 32, generator=g), "audio": torch.randn(n, 1, 32, 98, generator=g),
-            "text": torch.randint(1, 4000, (n, 16), generator=g),
-            **{f"has_{m}": torch.ones(n, dtype=torch.bool) for m in ("video", "audio", "text")}}
+    return {
+        "video": torch.rand(n, 3, 4, 32, 32, generator=g),
+        "audio": torch.randn(n, 1, 32, 98, generator=g),
+        "text": torch.randint(1, 4000, (n, 16), generator=g),
+        **{f"has_{m}": torch.ones(n, dtype=torch.bool) for m in ("video", "audio", "text")},
+    }
 
 
 def labels(kind, n=4, classes=5):
@@ -38,8 +54,16 @@ def labels(kind, n=4, classes=5):
 
 
 def test_eq7_mean_of_present_modalities():
-    emb = {"video": torch.tensor([[1.0, 0], [1, 0]]), "audio": torch.tensor([[0.0, 1], [0, 1]]), "text": torch.tensor([[3.0, 3], [3, 3]])}
-    has = {"video": torch.tensor([True, True]), "audio": torch.tensor([True, False]), "text": torch.tensor([False, False])}
+    emb = {
+        "video": torch.tensor([[1.0, 0], [1, 0]]),
+        "audio": torch.tensor([[0.0, 1], [0, 1]]),
+        "text": torch.tensor([[3.0, 3], [3, 3]]),
+    }
+    has = {
+        "video": torch.tensor([True, True]),
+        "audio": torch.tensor([True, False]),
+        "text": torch.tensor([False, False]),
+    }
     assert torch.equal(represent(emb, has, "VA"), torch.tensor([[0.5, 0.5], [1, 0]]))
     assert torch.equal(represent(emb, has, "T"), torch.zeros(2, 2))  # none present: the zero vector
 
@@ -47,7 +71,12 @@ def test_eq7_mean_of_present_modalities():
 @pytest.mark.parametrize("subset", ["VA", "T", "AT"])
 def test_evaluation_on_a_set_reads_only_its_modalities(subset):
     model, b = classifier().eval(), batch()
-    changed = {**b, "video": torch.rand_like(b["video"]), "audio": torch.randn_like(b["audio"]), "text": torch.randint(1, 4000, b["text"].shape)}
+    changed = {
+        **b,
+        "video": torch.rand_like(b["video"]),
+        "audio": torch.randn_like(b["audio"]),
+        "text": torch.randint(1, 4000, b["text"].shape),
+    }
     for m, key in (("V", "video"), ("A", "audio"), ("T", "text")):
         if m in subset:
             changed[key] = b[key]  # the set's own modalities stay; the others change
@@ -84,7 +113,9 @@ def test_masd_teacher_gets_no_gradient_and_student_sees_the_complement(kind):
 def test_masd_on_all_modalities_is_the_task_loss(kind):
     model, task, sd = classifier(), batch(seed=1), batch(seed=2)
     y = labels(kind)
-    assert torch.equal(masd_step_loss(model, task, y, "VAT", kind, sd, 1.0), task_loss(model(task, "VAT"), y, kind))
+    assert torch.equal(
+        masd_step_loss(model, task, y, "VAT", kind, sd, 1.0), task_loss(model(task, "VAT"), y, kind)
+    )
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -129,13 +160,19 @@ def test_validation_split_and_targets():
     train, val = validation_split(20, 0.25, seed=3)
     assert len(val) == 5 and not set(train) & set(val) and sorted([*train, *val]) == list(range(20))
     assert np.array_equal(validation_split(20, 0.25, seed=3)[1], val)
-    assert targets([["b"], ["a", "c"]], ["a", "b", "c"], "multilabel").tolist() == [[False, True, False], [True, False, True]]
+    assert targets([["b"], ["a", "c"]], ["a", "b", "c"], "multilabel").tolist() == [
+        [False, True, False],
+        [True, False, True],
+    ]
     with pytest.raises(MmrobustError, match="exactly 1"):
         targets([["a", "b"]], ["a", "b"], "singlelabel")
 
 
 def test_distill_set_takes_complete_clips_only():
-    rows = [{"id": f"c{i}", "split": "pretrain", "video": "1", "audio": "1" if i % 3 else "0", "text": "1"} for i in range(12)]
+    rows = [
+        {"id": f"c{i}", "split": "pretrain", "video": "1", "audio": "1" if i % 3 else "0", "text": "1"}
+        for i in range(12)
+    ]
     ids = distill_ids(rows, "pretrain", 5, seed=0, source="index.csv")
     assert len(ids) == 5 and all(int(i[1:]) % 3 for i in ids)
     with pytest.raises(MmrobustError, match="study.distill.size 9"):

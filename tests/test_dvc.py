@@ -1,11 +1,12 @@
 """DVC over the Snakemake workflow on the tiny config: clean status after a run, the same hashes
 from two runs, and push -> fresh clone -> pull -> nothing to do, with a local and an S3 remote."""
+
 import socket
 
 import pytest
 import yaml
-
 from conftest import REPO, make_project, sh, tree_digest
+
 from mmrobust.fileio import sha256_file
 
 pytestmark = pytest.mark.slow
@@ -15,8 +16,12 @@ OUTS = ("data", "features", "embeddings", "checkpoints", "results")
 
 def digest(root):
     """tree_digest of the outputs, without Snakemake's directory markers (not versioned)."""
-    return {folder: {k: v for k, v in tree_digest(root / folder).items() if not k.endswith(".snakemake_timestamp")}
-            for folder in OUTS}
+    return {
+        folder: {
+            k: v for k, v in tree_digest(root / folder).items() if not k.endswith(".snakemake_timestamp")
+        }
+        for folder in OUTS
+    }
 
 
 def lock_hashes(project):
@@ -33,7 +38,15 @@ def test_dvc_yaml_has_an_out_per_experiment():
 
 def test_the_pipeline_depends_on_the_code_the_environment_and_the_scripts(tmp_path):
     deps = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]["pipeline"]["deps"]
-    assert {"Snakefile", "workflow", "profiles", "src/mmrobust", "requirements.lock", "pyproject.toml", "scripts"} <= set(deps)
+    assert {
+        "Snakefile",
+        "workflow",
+        "profiles",
+        "src/mmrobust",
+        "requirements.lock",
+        "pyproject.toml",
+        "scripts",
+    } <= set(deps)
     project = make_project(tmp_path)  # what the DVC tests run `dvc repro` in: a missing dep would fail it
     assert [d for d in deps if not (project / d).exists()] == []
 
@@ -42,7 +55,9 @@ def test_a_run_leaves_dvc_status_clean_and_two_runs_the_same_hashes(projects):
     for project in projects:
         assert "Data and pipelines are up to date" in sh(project, "dvc", "status")
     assert lock_hashes(projects[0]) == lock_hashes(projects[1])
-    assert {"results/tables", "results/plots", "results/metrics.json", "checkpoints"} <= lock_hashes(projects[0]).keys()
+    assert {"results/tables", "results/plots", "results/metrics.json", "checkpoints"} <= lock_hashes(
+        projects[0]
+    ).keys()
 
 
 def pull_into_clone(origin, clone, remote_args, env=None):
@@ -84,16 +99,30 @@ def test_s3_remote_on_loopback(projects, tmp_path):
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
     server.start()
     try:
-        env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
+        env = {
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }
         endpoint = f"http://127.0.0.1:{port}"
-        boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="testing",
-                     aws_secret_access_key="testing").create_bucket(Bucket="mmrobust")
-        remote = [("add", "--local", "-f", "test", "s3://mmrobust/dvc"), ("modify", "--local", "test", "endpointurl", endpoint)]
+        boto3.client(
+            "s3",
+            endpoint_url=endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        ).create_bucket(Bucket="mmrobust")
+        remote = [
+            ("add", "--local", "-f", "test", "s3://mmrobust/dvc"),
+            ("modify", "--local", "test", "endpointurl", endpoint),
+        ]
         origin = projects[0]
         for args in remote:
             sh(origin, "dvc", "remote", *args)
         sh(origin, "dvc", "push", "-q", "-r", "test", env=env)
-        assert "config.local" not in sh(origin, "git", "ls-files", ".dvc")  # credentials and endpoints stay out of git
+        assert "config.local" not in sh(
+            origin, "git", "ls-files", ".dvc"
+        )  # credentials and endpoints stay out of git
         pull_into_clone(origin, tmp_path / "clone", remote, env)
     finally:
         server.stop()
@@ -114,12 +143,27 @@ ABLATIONS = {
     # one experiment's rule forced through a target, then the workflow brings the rest up to date
     "target": [[*WORKFLOW, "--forcerun", "pretrain", "--", "checkpoints/realign/model.pt"], [*WORKFLOW]],
     # --forcerun of one rule's job of that experiment (one method of one task)
-    "forcerun": [[*WORKFLOW, "--forcerun", "finetune", "--", "checkpoints/realign/multilabel/masd/VA.pt"], [*WORKFLOW]],
+    "forcerun": [
+        [*WORKFLOW, "--forcerun", "finetune", "--", "checkpoints/realign/multilabel/masd/VA.pt"],
+        [*WORKFLOW],
+    ],
     # a changed setting of one experiment, run as a DVC experiment
-    "dvc-exp": [["dvc", "exp", "run", "-q", "-S", "config/config.yaml:experiments.realign.harmonization.method=gradvac"]],
+    "dvc-exp": [
+        [
+            "dvc",
+            "exp",
+            "run",
+            "-q",
+            "-S",
+            "config/config.yaml:experiments.realign.harmonization.method=gradvac",
+        ]
+    ],
 }
-RERUN = {"target": ("model.pt", "matrix.csv"), "forcerun": ("multilabel/masd/matrix.csv", "multilabel/wiseft/matrix.csv"),
-         "dvc-exp": ("model.pt", "matrix.csv")}
+RERUN = {
+    "target": ("model.pt", "matrix.csv"),
+    "forcerun": ("multilabel/masd/matrix.csv", "multilabel/wiseft/matrix.csv"),
+    "dvc-exp": ("model.pt", "matrix.csv"),
+}
 
 
 @pytest.mark.parametrize("how", sorted(ABLATIONS))
@@ -139,7 +183,12 @@ def test_one_ablation_reruns_alone(projects, tmp_path, how):
     rerun = [f for f in after if f.endswith(RERUN[how])]
     assert rerun and all(after[f][1] > before["realign"][f][1] for f in rerun)
     model = "checkpoints/realign/model.pt"
-    assert (after[model][0] != before["realign"][model][0]) == (how == "dvc-exp")  # a forced rerun gives the same bytes
+    assert (after[model][0] != before["realign"][model][0]) == (
+        how == "dvc-exp"
+    )  # a forced rerun gives the same bytes
     if how == "forcerun":
         assert after[model] == before["realign"][model]
-        assert after["results/realign/singlelabel/masd/matrix.csv"] == before["realign"]["results/realign/singlelabel/masd/matrix.csv"]
+        assert (
+            after["results/realign/singlelabel/masd/matrix.csv"]
+            == before["realign"]["results/realign/singlelabel/masd/matrix.csv"]
+        )

@@ -1,6 +1,7 @@
 """scripts/dvc-pull in a fresh clone of a tiny git + DVC project (one Snakemake rule, the project's
 committed .dvc/config and scripts): one line and exit 1 when the remote is not there, a pull with
 nothing left to do once it is."""
+
 import shutil
 import subprocess
 
@@ -24,7 +25,9 @@ DVC_YAML = """stages:
 
 
 def run(cwd, *args):
-    return subprocess.run(list(args), cwd=cwd, capture_output=True, text=True, timeout=300, env={**snakemake_env(), **GIT_ENV})
+    return subprocess.run(
+        list(args), cwd=cwd, capture_output=True, text=True, timeout=300, env={**snakemake_env(), **GIT_ENV}
+    )
 
 
 def origin(parent):
@@ -74,14 +77,28 @@ def test_pull_into_a_clone_elsewhere_says_in_one_line_which_remote_to_configure(
     project = origin(tmp_path / "a")
     there = clone(project, tmp_path / "b" / "clone")
     line = one_line_failure(run(there, "scripts/dvc-pull"))
-    assert f"DVC remote 'local' is the folder {tmp_path / 'b' / 'mmrobust-dvc-storage'}, which does not exist here" in line
+    assert (
+        f"DVC remote 'local' is the folder {tmp_path / 'b' / 'mmrobust-dvc-storage'}, which does not exist here"
+        in line
+    )
     assert "dvc remote modify --local local url URL" in line
     assert not (there / "out").exists()
     # configured as the line says: the pull works and nothing is left to do
-    sh(there, "dvc", "remote", "modify", "--local", "local", "url", str(tmp_path / "a" / "mmrobust-dvc-storage"))
+    sh(
+        there,
+        "dvc",
+        "remote",
+        "modify",
+        "--local",
+        "local",
+        "url",
+        str(tmp_path / "a" / "mmrobust-dvc-storage"),
+    )
     assert "pulled from DVC remote 'local'" in sh(there, "scripts/dvc-pull")
     pulled(there)
-    assert sh(there, "git", "status", "--porcelain") == ""  # the setting is in .dvc/config.local, which git ignores
+    assert (
+        sh(there, "git", "status", "--porcelain") == ""
+    )  # the setting is in .dvc/config.local, which git ignores
 
 
 def test_pull_beside_the_original_needs_no_configuration(tmp_path):

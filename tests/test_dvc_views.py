@@ -1,17 +1,25 @@
 """What the committed dvc.yaml makes DVC print, on small report outputs built here (no workflow run):
 `dvc metrics show` as a table of headline metrics, `dvc plots show` with a line per experiment."""
+
 import itertools
 import json
 import shutil
 
-import pytest
-
 from conftest import REPO, sh
+
 from mmrobust.modalities import SUBSETS
 from mmrobust.report.build import build_report
 
-TASKS = {k: {"dataset": "synthetic", "train": f"{k}_train", "eval": f"{k}_eval", "kind": k} for k in ("multilabel", "singlelabel")}
-SPEC = {"seed": 0, "experiments": ["realign", "vatt"], "tasks": TASKS, "wiseft": {"alpha": 0.5, "sweep": [0.0, 0.5, 1.0]}}
+TASKS = {
+    k: {"dataset": "synthetic", "train": f"{k}_train", "eval": f"{k}_eval", "kind": k}
+    for k in ("multilabel", "singlelabel")
+}
+SPEC = {
+    "seed": 0,
+    "experiments": ["realign", "vatt"],
+    "tasks": TASKS,
+    "wiseft": {"alpha": 0.5, "sweep": [0.0, 0.5, 1.0]},
+}
 # p(M_E, M_T) = ROW[M_E] + OFFSET[experiment, method] for every M_T and both tasks: P(M_T) = mean(ROW) + offset = 0.4 + offset
 # and R(M_T) = min(ROW) + offset = 0.1 + offset, the same for every M_T, so P and R are these by hand
 ROW = dict(zip(SUBSETS, (0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1)))
@@ -33,12 +41,16 @@ def write_results(root):
             write_matrix(task / method / "matrix.csv", offset + e_offset)
         lines = ["alpha,train_set,eval_set,value"]
         for alpha in (0.0, 0.5, 1.0):
-            lines += [f"{alpha},{t},{e},{ROW[e] + e_offset + alpha / 4:.6f}" for t in SUBSETS for e in SUBSETS]
+            lines += [
+                f"{alpha},{t},{e},{ROW[e] + e_offset + alpha / 4:.6f}" for t in SUBSETS for e in SUBSETS
+            ]
         (task / "wiseft" / "sweep.csv").write_text("\n".join(lines) + "\n")
     summary = root / "features" / "synthetic" / "summary.json"
     summary.parent.mkdir(parents=True, exist_ok=True)
     counts = {"clips": 8, "with_audio": 7, "with_text": 6, "with_video": 8}
-    summary.write_text(json.dumps({"splits": {f"{k}_{part}": counts for k in TASKS for part in ("train", "eval")}}))
+    summary.write_text(
+        json.dumps({"splits": {f"{k}_{part}": counts for k in TASKS for part in ("train", "eval")}})
+    )
     return summary
 
 
@@ -50,12 +62,24 @@ def test_headline_metrics_are_overall_p_and_r_per_method(tmp_path):
     report(tmp_path)
     headline = tmp_path / "results" / "headline"
     files = sorted(str(p.relative_to(headline)) for p in headline.rglob("*") if p.is_file())
-    assert files == ["multilabel/realign.json", "multilabel/vatt.json", "singlelabel/realign.json", "singlelabel/vatt.json"]
+    assert files == [
+        "multilabel/realign.json",
+        "multilabel/vatt.json",
+        "singlelabel/realign.json",
+        "singlelabel/vatt.json",
+    ]
     assert json.loads((headline / "multilabel/realign.json").read_text()) == {
-        "ft": {"P": 52.5, "R": 22.5}, "lp": {"P": 40.0, "R": 10.0}, "masd": {"P": 65.0, "R": 35.0}, "wiseft": {"P": 77.5, "R": 47.5}}
+        "ft": {"P": 52.5, "R": 22.5},
+        "lp": {"P": 40.0, "R": 10.0},
+        "masd": {"P": 65.0, "R": 35.0},
+        "wiseft": {"P": 77.5, "R": 47.5},
+    }
     assert json.loads((headline / "multilabel/vatt.json").read_text()) == {
-        "ft": {"P": 58.75, "R": 28.75}, "lp": {"P": 46.25, "R": 16.25}, "masd": {"P": 71.25, "R": 41.25},
-        "wiseft": {"P": 83.75, "R": 53.75}}
+        "ft": {"P": 58.75, "R": 28.75},
+        "lp": {"P": 46.25, "R": 16.25},
+        "masd": {"P": 71.25, "R": 41.25},
+        "wiseft": {"P": 83.75, "R": 53.75},
+    }
     before = {p: p.read_bytes() for p in headline.rglob("*.json")}
     report(tmp_path)
     assert {p: p.read_bytes() for p in headline.rglob("*.json")} == before
@@ -74,15 +98,68 @@ def dvc_repo(root):
 
 def test_dvc_metrics_show_is_a_table_of_headline_metrics(tmp_path):
     lines = sh(dvc_repo(tmp_path), "dvc", "metrics", "show").splitlines()
-    assert lines[0].split() == ["Path", "ft.P", "ft.R", "lp.P", "lp.R", "masd.P", "masd.R", "wiseft.P", "wiseft.R"]
+    assert lines[0].split() == [
+        "Path",
+        "ft.P",
+        "ft.R",
+        "lp.P",
+        "lp.R",
+        "masd.P",
+        "masd.R",
+        "wiseft.P",
+        "wiseft.R",
+    ]
     assert [line.split() for line in lines[1:]] == [
-        ["results/headline/multilabel/realign.json", "52.5", "22.5", "40.0", "10.0", "65.0", "35.0", "77.5", "47.5"],
-        ["results/headline/multilabel/vatt.json", "58.75", "28.75", "46.25", "16.25", "71.25", "41.25", "83.75", "53.75"],
-        ["results/headline/singlelabel/realign.json", "52.5", "22.5", "40.0", "10.0", "65.0", "35.0", "77.5", "47.5"],
-        ["results/headline/singlelabel/vatt.json", "58.75", "28.75", "46.25", "16.25", "71.25", "41.25", "83.75", "53.75"]]
+        [
+            "results/headline/multilabel/realign.json",
+            "52.5",
+            "22.5",
+            "40.0",
+            "10.0",
+            "65.0",
+            "35.0",
+            "77.5",
+            "47.5",
+        ],
+        [
+            "results/headline/multilabel/vatt.json",
+            "58.75",
+            "28.75",
+            "46.25",
+            "16.25",
+            "71.25",
+            "41.25",
+            "83.75",
+            "53.75",
+        ],
+        [
+            "results/headline/singlelabel/realign.json",
+            "52.5",
+            "22.5",
+            "40.0",
+            "10.0",
+            "65.0",
+            "35.0",
+            "77.5",
+            "47.5",
+        ],
+        [
+            "results/headline/singlelabel/vatt.json",
+            "58.75",
+            "28.75",
+            "46.25",
+            "16.25",
+            "71.25",
+            "41.25",
+            "83.75",
+            "53.75",
+        ],
+    ]
     # every stratum stays one command away
     full = json.loads(sh(tmp_path, "dvc", "metrics", "show", "--json", "results/metrics.json"))
-    assert full[""]["data"]["results/metrics.json"]["data"]["multilabel"]["vatt"]["lp"]["missing"]["P"] == 30.0  # (35 + 25 + 20 + 15) / 4 + 6.25
+    assert (
+        full[""]["data"]["results/metrics.json"]["data"]["multilabel"]["vatt"]["lp"]["missing"]["P"] == 30.0
+    )  # (35 + 25 + 20 + 15) / 4 + 6.25
 
 
 def lines(plot):
@@ -90,11 +167,17 @@ def lines(plot):
     assert len(plot) == 1 and plot[0]["type"] == "vega"
     spec = plot[0]["content"]
     encoding = spec["encoding"]
-    assert (encoding["color"]["field"], encoding["strokeDash"]["field"], encoding["x"]["field"]) == ("experiment", "rev", "alpha")
+    assert (encoding["color"]["field"], encoding["strokeDash"]["field"], encoding["x"]["field"]) == (
+        "experiment",
+        "rev",
+        "alpha",
+    )
     assert spec["mark"]["type"] == "line" and "detail" not in encoding
     out = {}
     for point in spec["data"]["values"]:
-        out.setdefault((point["experiment"], point["rev"]), []).append((point["alpha"], point[encoding["y"]["field"]]))
+        out.setdefault((point["experiment"], point["rev"]), []).append(
+            (point["alpha"], point[encoding["y"]["field"]])
+        )
     return out
 
 
@@ -103,11 +186,15 @@ def test_dvc_plots_draw_a_sweep_line_per_experiment_and_revision(tmp_path):
     shown = json.loads(sh(repo, "dvc", "plots", "show", "--json"))
     assert "errors" not in shown
     plots = shown["data"]
-    assert {f"wiseft_sweep_{t}_{y}" for t in TASKS for y in "PR"} | {f"results/plots/fig6_{t}.png" for t in TASKS} == set(plots)
+    assert {f"wiseft_sweep_{t}_{y}" for t in TASKS for y in "PR"} | {
+        f"results/plots/fig6_{t}.png" for t in TASKS
+    } == set(plots)
     p, r = lines(plots["wiseft_sweep_multilabel_P"]), lines(plots["wiseft_sweep_multilabel_R"])
     # sweep cells: ROW[M_E] + experiment offset + alpha / 4, so P = 40 + offset + 25 alpha and R = 10 + offset + 25 alpha
-    assert p == {("realign", "workspace"): [("0", "40.00"), ("0.5", "52.50"), ("1", "65.00")],
-                 ("vatt", "workspace"): [("0", "46.25"), ("0.5", "58.75"), ("1", "71.25")]}
+    assert p == {
+        ("realign", "workspace"): [("0", "40.00"), ("0.5", "52.50"), ("1", "65.00")],
+        ("vatt", "workspace"): [("0", "46.25"), ("0.5", "58.75"), ("1", "71.25")],
+    }
     assert r[("vatt", "workspace")] == [("0", "16.25"), ("0.5", "28.75"), ("1", "41.25")]
     # across revisions: a line per experiment and revision
     sh(repo, "git", "add", "-A")
@@ -117,7 +204,14 @@ def test_dvc_plots_draw_a_sweep_line_per_experiment_and_revision(tmp_path):
         report(repo)
     finally:
         EXPERIMENT_OFFSET["vatt"] = 0.0625
-    diff = lines(json.loads(sh(repo, "dvc", "plots", "diff", "HEAD", "--json"))["data"]["wiseft_sweep_multilabel_P"])
-    assert sorted(diff) == [("realign", "HEAD"), ("realign", "workspace"), ("vatt", "HEAD"), ("vatt", "workspace")]
+    diff = lines(
+        json.loads(sh(repo, "dvc", "plots", "diff", "HEAD", "--json"))["data"]["wiseft_sweep_multilabel_P"]
+    )
+    assert sorted(diff) == [
+        ("realign", "HEAD"),
+        ("realign", "workspace"),
+        ("vatt", "HEAD"),
+        ("vatt", "workspace"),
+    ]
     assert diff[("vatt", "HEAD")] == p[("vatt", "workspace")]
     assert diff[("vatt", "workspace")] == [("0", "52.50"), ("0.5", "65.00"), ("1", "77.50")]

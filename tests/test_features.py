@@ -1,10 +1,12 @@
 """The features stage on real mp4s: shapes, missing modalities kept, bad inputs reported, old outputs safe."""
+
 import json
 import os
 import wave
 
 import numpy as np
 import pytest
+from conftest import make_clip, run_cli, tree_digest
 
 from mmrobust.config import stage_spec
 from mmrobust.data.manifest import read_manifest
@@ -13,8 +15,6 @@ from mmrobust.data.sources import download
 from mmrobust.errors import MmrobustError
 from mmrobust.features.extract import extract
 from mmrobust.features.shards import iter_shard
-
-from conftest import make_clip, run_cli, tree_digest
 
 
 def features_spec(config, **changes):
@@ -76,7 +76,10 @@ def bad_folder(tmp_path):
 
 
 def local_spec(root, seed=0):
-    return {"seed": seed, "dataset": {"source": "local", "local": {"path": str(root), "default_split": "train"}}}
+    return {
+        "seed": seed,
+        "dataset": {"source": "local", "local": {"path": str(root), "default_split": "train"}},
+    }
 
 
 def test_bad_inputs_each_get_their_documented_entry(config, bad_folder, tmp_path):
@@ -88,9 +91,17 @@ def test_bad_inputs_each_get_their_documented_entry(config, bad_folder, tmp_path
     extract(data, out, features_spec(config, max_skipped_fraction=1.0), workers=1)
 
     report = {(s.id, s.action): s for s in read_report(out / "skipped.csv")}
-    assert set(report) == {("latin1", "dropped_text"), ("orphan", "dropped_clip"), ("empty", "dropped_clip"),
-                           ("random", "dropped_clip"), ("truncated", "dropped_clip")}
-    assert report[("latin1", "dropped_text")].stage == "download" and "not UTF-8" in report[("latin1", "dropped_text")].reason
+    assert set(report) == {
+        ("latin1", "dropped_text"),
+        ("orphan", "dropped_clip"),
+        ("empty", "dropped_clip"),
+        ("random", "dropped_clip"),
+        ("truncated", "dropped_clip"),
+    }
+    assert (
+        report[("latin1", "dropped_text")].stage == "download"
+        and "not UTF-8" in report[("latin1", "dropped_text")].reason
+    )
     assert "no media file" in report[("orphan", "dropped_clip")].reason
     assert report[("empty", "dropped_clip")].reason == "empty file (0 bytes)"
     assert report[("random", "dropped_clip")].reason.startswith("opening the container failed")
@@ -101,7 +112,12 @@ def test_bad_inputs_each_get_their_documented_entry(config, bad_folder, tmp_path
     assert str(tmp_path) not in text and "/github/" not in text  # no absolute paths, no decord stamps
 
     samples = load_all(out)
-    assert sorted(samples) == ["good", "latin1", "noaudio", "voice"]  # a clip with nothing decodable is dropped
+    assert sorted(samples) == [
+        "good",
+        "latin1",
+        "noaudio",
+        "voice",
+    ]  # a clip with nothing decodable is dropped
     assert sorted(samples["noaudio"].arrays) == ["text", "video"]  # missing audio track: kept without audio
     assert sorted(samples["latin1"].arrays) == ["audio", "video"]  # undecodable caption: kept without text
     assert sorted(samples["voice"].arrays) == ["audio"]  # audio-only clip: kept without video
@@ -119,8 +135,9 @@ def test_media_missing_at_features_time_is_reported(config, tiny_dataset, tmp_pa
         (data / row.media).write_bytes((tiny_dataset / row.media).read_bytes())
     extract(data, tmp_path / "features", features_spec(config), workers=1)
     skips = read_report(tmp_path / "features" / "skipped.csv")
-    assert [(s.id, s.path, s.stage, s.action, s.reason) for s in skips] == \
-           [(rows[0].id, rows[0].media, "features", "dropped_clip", "file not found")]
+    assert [(s.id, s.path, s.stage, s.action, s.reason) for s in skips] == [
+        (rows[0].id, rows[0].media, "features", "dropped_clip", "file not found")
+    ]
 
 
 def test_too_many_skips_fail_and_keep_earlier_outputs(config, bad_folder, tmp_path):
@@ -128,7 +145,10 @@ def test_too_many_skips_fail_and_keep_earlier_outputs(config, bad_folder, tmp_pa
     download(local_spec(bad_folder), data, workers=1)
     extract(data, out, features_spec(config, max_skipped_fraction=1.0), workers=1)
     before = {p: (d, os.stat(out / p).st_mtime_ns) for p, d in tree_digest(out).items()}
-    with pytest.raises(MmrobustError, match=r"4 of 8 clips \(50.0%\) could not be used, above features.max_skipped_fraction = 0.1"):
+    with pytest.raises(
+        MmrobustError,
+        match=r"4 of 8 clips \(50.0%\) could not be used, above features.max_skipped_fraction = 0.1",
+    ):
         extract(data, out, features_spec(config, max_skipped_fraction=0.1), workers=1)
     assert {p: (d, os.stat(out / p).st_mtime_ns) for p, d in tree_digest(out).items()} == before
     assert not any(p.name.startswith(".") for p in tmp_path.iterdir())  # no staging folder left behind
@@ -148,20 +168,36 @@ def test_cli_failure_is_one_line(config, bad_folder, tmp_path):
 
 def test_user_manifest_csv(tmp_path):
     make_clip(tmp_path / "a.mp4")
-    (tmp_path / "m.csv").write_text("id,media,split,start,end,text,labels\n"
-                                    "a,a.mp4,train,0.5,1.5,\"hello, world\",x;y\n"
-                                    "b,missing.mp4,eval,,,bye,\n")
-    spec = {"seed": 0, "dataset": {"source": "local", "local": {"manifest": str(tmp_path / "m.csv"), "default_split": "train"}}}
+    (tmp_path / "m.csv").write_text(
+        "id,media,split,start,end,text,labels\n"
+        'a,a.mp4,train,0.5,1.5,"hello, world",x;y\n'
+        "b,missing.mp4,eval,,,bye,\n"
+    )
+    spec = {
+        "seed": 0,
+        "dataset": {
+            "source": "local",
+            "local": {"manifest": str(tmp_path / "m.csv"), "default_split": "train"},
+        },
+    }
     download(spec, tmp_path / "data", workers=1)
     rows = read_manifest(tmp_path / "data" / "manifest.csv")
-    assert [(r.id, r.start, r.end, r.text, r.labels) for r in rows] == [("a", 0.5, 1.5, "hello, world", ("x", "y"))]
+    assert [(r.id, r.start, r.end, r.text, r.labels) for r in rows] == [
+        ("a", 0.5, 1.5, "hello, world", ("x", "y"))
+    ]
     skips = read_report(tmp_path / "data" / "skipped.csv")
     assert [(s.id, s.action, s.reason) for s in skips] == [("b", "dropped_clip", "media file not found")]
 
 
 def test_user_manifest_bad_field_names_line_and_keeps_old_data(tmp_path):
     make_clip(tmp_path / "a.mp4")
-    good = {"seed": 0, "dataset": {"source": "local", "local": {"manifest": str(tmp_path / "m.csv"), "default_split": "train"}}}
+    good = {
+        "seed": 0,
+        "dataset": {
+            "source": "local",
+            "local": {"manifest": str(tmp_path / "m.csv"), "default_split": "train"},
+        },
+    }
     (tmp_path / "m.csv").write_text("id,media,start\na,a.mp4,0\n")
     download(good, tmp_path / "data", workers=1)
     before = tree_digest(tmp_path / "data")

@@ -1,4 +1,5 @@
 """Realignment: conflicts removed, aligned pairs untouched, GradVac toward its target, exact = per-sample autograd."""
+
 import pytest
 import torch
 
@@ -7,9 +8,11 @@ from mmrobust.models.config import model_config
 from mmrobust.models.vatt import create_model
 from mmrobust.train.step import LossSpec, parameter_gradients, weighted_terms
 
-FEATURES = {"video": {"num_frames": 4, "crop_size": 28},
-            "audio": {"sample_rate": 16000, "seconds": 1.0, "n_mels": 32, "win_ms": 25, "hop_ms": 10},
-            "text": {"context_length": 8}}
+FEATURES = {
+    "video": {"num_frames": 4, "crop_size": 28},
+    "audio": {"sample_rate": 16000, "seconds": 1.0, "n_mels": 32, "win_ms": 25, "hop_ms": 10},
+    "text": {"context_length": 8},
+}
 
 
 def pairs(n=200, dim=16, seed=0):
@@ -57,16 +60,24 @@ def test_none_changes_nothing_but_reports():
 
 def tiny_batch(batch=4):
     g = torch.Generator().manual_seed(0)
-    return {"video": torch.rand(batch, 3, 4, 28, 28, generator=g), "audio": torch.randn(batch, 1, 32, 98, generator=g) - 4,
-            "text": torch.randint(1, 1000, (batch, 8), generator=g),
-            "has_video": torch.ones(batch, dtype=torch.bool), "has_audio": torch.tensor([1, 1, 1, 0], dtype=torch.bool),
-            "has_text": torch.ones(batch, dtype=torch.bool)}
+    return {
+        "video": torch.rand(batch, 3, 4, 28, 28, generator=g),
+        "audio": torch.randn(batch, 1, 32, 98, generator=g) - 4,
+        "text": torch.randint(1, 1000, (batch, 8), generator=g),
+        "has_video": torch.ones(batch, dtype=torch.bool),
+        "has_audio": torch.tensor([1, 1, 1, 0], dtype=torch.bool),
+        "has_text": torch.ones(batch, dtype=torch.bool),
+    }
 
 
 @pytest.mark.parametrize("architecture", ["ms", "ma"])
 def test_exact_per_triplet_gradients_equal_per_sample_autograd(architecture):
     torch.manual_seed(0)
-    model = create_model(model_config({"preset": "tiny", "architecture": architecture, "width": 32, "audio_patch": [16, 16]}, FEATURES))
+    model = create_model(
+        model_config(
+            {"preset": "tiny", "architecture": architecture, "width": 32, "audio_patch": [16, 16]}, FEATURES
+        )
+    )
     batch = tiny_batch()
     keep = model.sample_keep([torch.Generator().manual_seed(i) for i in range(4)])
     out = model(batch, keep)
@@ -75,7 +86,14 @@ def test_exact_per_triplet_gradients_equal_per_sample_autograd(architecture):
     own_va, own_vt = weighted_terms(out, batch, LossSpec(), own=True)
     for i in range(4):
         for got, terms in ((g_va, own_va), (g_vt, own_vt)):
-            grads = torch.autograd.grad(terms[i], [params[n] for n in names], retain_graph=True, allow_unused=True)
-            want = torch.cat([(g if g is not None else torch.zeros_like(params[n])).reshape(-1) for g, n in zip(grads, names)])
+            grads = torch.autograd.grad(
+                terms[i], [params[n] for n in names], retain_graph=True, allow_unused=True
+            )
+            want = torch.cat(
+                [
+                    (g if g is not None else torch.zeros_like(params[n])).reshape(-1)
+                    for g, n in zip(grads, names)
+                ]
+            )
             assert torch.allclose(got[i], want, atol=1e-5)
     assert torch.count_nonzero(g_va[3]) == 0  # clip 3 has no audio: no video-audio term

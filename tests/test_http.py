@@ -1,14 +1,14 @@
 """The http source against a server on 127.0.0.1: checksums, retries, resume, clear failures."""
+
 import pytest
+from conftest import tree_digest
+from media_server import MediaServer
 
 from mmrobust.data.manifest import read_manifest
 from mmrobust.data.pack import pack
 from mmrobust.data.sources import download
 from mmrobust.errors import MmrobustError
 from mmrobust.fileio import sha256_file
-
-from conftest import tree_digest
-from media_server import MediaServer
 
 
 @pytest.fixture()
@@ -20,7 +20,13 @@ def server(tiny_dataset, tmp_path):
 
 
 def http_spec(server, tmp_path, **changes):
-    spec = {"url": server.url, "retries": 2, "timeout_s": 10, "backoff_s": 0.0, "cache_dir": str(tmp_path / "cache")}
+    spec = {
+        "url": server.url,
+        "retries": 2,
+        "timeout_s": 10,
+        "backoff_s": 0.0,
+        "cache_dir": str(tmp_path / "cache"),
+    }
     spec.update(changes)
     return {"seed": 0, "dataset": {"source": "http", "http": spec}}
 
@@ -29,8 +35,9 @@ def test_shards_round_trip_to_the_same_manifest(server, tiny_dataset, tmp_path):
     download(http_spec(server, tmp_path), tmp_path / "data", workers=1)
     got = read_manifest(tmp_path / "data" / "manifest.csv")
     want = read_manifest(tiny_dataset / "manifest.csv")
-    assert [(r.id, r.split, r.start, r.end, r.text, r.labels, r.sha256) for r in got] == \
-           [(r.id, r.split, r.start, r.end, r.text, r.labels, r.sha256) for r in want]
+    assert [(r.id, r.split, r.start, r.end, r.text, r.labels, r.sha256) for r in got] == [
+        (r.id, r.split, r.start, r.end, r.text, r.labels, r.sha256) for r in want
+    ]
     assert server.names() == ["SHA256SUMS"] + [f"shard-00000{i}.tar" for i in range(4)]
     # A second run finds verified shards in the cache and fetches only the list.
     server.log.clear()
@@ -64,7 +71,9 @@ def test_checksum_mismatch_fails_after_retries_and_keeps_old_data(server, tmp_pa
     lines = sums.read_text().splitlines()
     lines[2] = "0" * 64 + lines[2][64:]
     sums.write_text("\n".join(lines) + "\n")
-    with pytest.raises(MmrobustError, match=r"shard-000002.tar: failed after 3 attempts \(last error: sha256 mismatch"):
+    with pytest.raises(
+        MmrobustError, match=r"shard-000002.tar: failed after 3 attempts \(last error: sha256 mismatch"
+    ):
         download(http_spec(server, tmp_path), tmp_path / "data", workers=1)
     assert tree_digest(tmp_path / "data") == before
     assert server.names().count("shard-000002.tar") == 3 + 1

@@ -1,4 +1,5 @@
 """`make lint` (scripts/lint): the workflow lints clean but for the deliberate missing conda/container."""
+
 import subprocess
 import sys
 from pathlib import Path
@@ -9,8 +10,9 @@ LINT = REPO / "scripts" / "lint"
 
 
 def lint(cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(LINT)], cwd=cwd, capture_output=True, text=True, env=snakemake_env(),
-                          timeout=300)
+    return subprocess.run(
+        [sys.executable, str(LINT)], cwd=cwd, capture_output=True, text=True, env=snakemake_env(), timeout=300
+    )
 
 
 def test_the_workflow_lints_clean(tmp_path):
@@ -28,7 +30,9 @@ def test_a_rule_without_log_fails(tmp_path):
 
 
 def test_only_the_conda_container_lint_is_accepted(tmp_path):
-    (tmp_path / "Snakefile").write_text('rule a:\n    output: "x"\n    log: "a.log"\n    shell: "touch {output} 2> {log}"\n')
+    (tmp_path / "Snakefile").write_text(
+        'rule a:\n    output: "x"\n    log: "a.log"\n    shell: "touch {output} 2> {log}"\n'
+    )
     result = lint(tmp_path)
     assert result.returncode == 0, result.stderr
     assert "0 finding(s); 1 accepted on purpose" in result.stdout

@@ -1,4 +1,5 @@
 """NCE and MIL-NCE against direct hand-written computations; the `own` terms' gradient property."""
+
 import math
 
 import torch
@@ -9,7 +10,9 @@ TAU = 0.07
 
 
 def unit(*shape, seed=0):
-    return torch.nn.functional.normalize(torch.randn(*shape, generator=torch.Generator().manual_seed(seed)), dim=-1)
+    return torch.nn.functional.normalize(
+        torch.randn(*shape, generator=torch.Generator().manual_seed(seed)), dim=-1
+    )
 
 
 def hand_nce(q, k, valid):
@@ -19,8 +22,12 @@ def hand_nce(q, k, valid):
         if not valid[i]:
             out.append(0.0)
             continue
-        row = -math.log(math.exp(float(q[i] @ k[i]) / TAU) / sum(math.exp(float(q[i] @ k[j]) / TAU) for j in idx))
-        col = -math.log(math.exp(float(k[i] @ q[i]) / TAU) / sum(math.exp(float(k[i] @ q[j]) / TAU) for j in idx))
+        row = -math.log(
+            math.exp(float(q[i] @ k[i]) / TAU) / sum(math.exp(float(q[i] @ k[j]) / TAU) for j in idx)
+        )
+        col = -math.log(
+            math.exp(float(k[i] @ q[i]) / TAU) / sum(math.exp(float(k[i] @ q[j]) / TAU) for j in idx)
+        )
         out.append(0.5 * (row + col))
     return torch.tensor(out)
 
@@ -63,14 +70,14 @@ def test_own_terms_same_values_and_rows_are_per_triplet_gradients():
     valid = torch.ones(5, dtype=torch.bool)
     own = nce_terms(q, k, valid, own=True)
     assert torch.allclose(own, nce_terms(q, k, valid))
-    rows, = torch.autograd.grad(own.sum(), q, retain_graph=True)
+    (rows,) = torch.autograd.grad(own.sum(), q, retain_graph=True)
     for i in range(5):  # row i of the summed gradient = gradient of term i with the others' embeddings fixed
         fixed_k = k.detach().clone()
         fixed_q = q.detach().clone()
-        qi = q[i:i + 1]
-        ki = k[i:i + 1]
-        qq = torch.cat([fixed_q[:i], qi, fixed_q[i + 1:]])
-        kk = torch.cat([fixed_k[:i], ki, fixed_k[i + 1:]])
-        gi, = torch.autograd.grad(nce_terms(qq, kk, valid)[i], q)
+        qi = q[i : i + 1]
+        ki = k[i : i + 1]
+        qq = torch.cat([fixed_q[:i], qi, fixed_q[i + 1 :]])
+        kk = torch.cat([fixed_k[:i], ki, fixed_k[i + 1 :]])
+        (gi,) = torch.autograd.grad(nce_terms(qq, kk, valid)[i], q)
         assert torch.allclose(rows[i], gi[i], atol=1e-5)
         assert torch.count_nonzero(gi.abs().sum(-1)) == 1

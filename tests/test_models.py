@@ -1,18 +1,21 @@
 """Every preset builds from its named config; tiny models run forward and backward on CPU."""
+
 import pytest
 import torch
 
 from mmrobust.config import stage_spec
+from mmrobust.models.checkpoint import load_model, model_payload, save
 from mmrobust.models.config import PRESETS, model_config
 from mmrobust.models.vatt import create_model
-from mmrobust.models.checkpoint import load_model, model_payload, save
 
 
 def inputs(cfg, batch=3):
     g = torch.Generator().manual_seed(0)
-    return {"video": torch.rand(batch, 3, cfg.num_frames, cfg.crop_size, cfg.crop_size, generator=g),
-            "audio": torch.randn(batch, 1, cfg.n_mels, cfg.audio_frames, generator=g),
-            "text": torch.randint(1, 1000, (batch, cfg.context_length), generator=g)}
+    return {
+        "video": torch.rand(batch, 3, cfg.num_frames, cfg.crop_size, cfg.crop_size, generator=g),
+        "audio": torch.randn(batch, 1, cfg.n_mels, cfg.audio_frames, generator=g),
+        "text": torch.randint(1, 1000, (batch, cfg.context_length), generator=g),
+    }
 
 
 @pytest.mark.parametrize("architecture", ["ms", "ma"])
@@ -23,7 +26,10 @@ def test_tiny_runs_forward_and_backward(tiny_config, architecture):
     batch = inputs(cfg)
     batch["text"][:, 5:] = 0  # padding
     out = model(batch, model.sample_keep([torch.Generator().manual_seed(i) for i in range(3)]))
-    assert out["v_va"].shape == out["a_va"].shape == (3, 512) and out["v_vt"].shape == out["t_vt"].shape == (3, 256)
+    assert out["v_va"].shape == out["a_va"].shape == (3, 512) and out["v_vt"].shape == out["t_vt"].shape == (
+        3,
+        256,
+    )
     for key in ("v_va", "a_va", "v_vt", "t_vt"):
         assert torch.allclose(out[key].norm(dim=-1), torch.ones(3), atol=1e-5)
     sum(o.sum() for o in out.values()).backward()
@@ -44,17 +50,29 @@ def test_padding_does_not_change_the_text_embedding(tiny_config):
 def test_shared_parameters_are_where_both_losses_meet(tiny_config):
     spec = stage_spec("pretrain", tiny_config, "vatt")
     for arch, expect in (("ma", "backbone."), ("ms", "encoders.video.")):
-        model = create_model(model_config({**spec["pretrain"]["model"], "architecture": arch}, spec["features"]))
+        model = create_model(
+            model_config({**spec["pretrain"]["model"], "architecture": arch}, spec["features"])
+        )
         names = model.shared_parameter_names()
         assert any(n.startswith(expect) for n in names) and any(n.startswith("head_v_va") for n in names)
-        assert not any(n.startswith(("encoders.audio", "encoders.text", "head_a_va", "head_t_vt", "head_va_vt")) for n in names)
+        assert not any(
+            n.startswith(("encoders.audio", "encoders.text", "head_a_va", "head_t_vt", "head_va_vt"))
+            for n in names
+        )
 
 
 def test_base_preset_is_vit_b16():
-    features = {"video": {"num_frames": 8, "crop_size": 224}, "text": {"context_length": 32},
-                "audio": {"sample_rate": 16000, "seconds": 8.0, "n_mels": 128, "win_ms": 25, "hop_ms": 10}}
+    features = {
+        "video": {"num_frames": 8, "crop_size": 224},
+        "text": {"context_length": 32},
+        "audio": {"sample_rate": 16000, "seconds": 8.0, "n_mels": 128, "win_ms": 25, "hop_ms": 10},
+    }
     cfg = model_config({"preset": "base", "architecture": "ma"}, features)
-    assert (cfg.width, cfg.depth, cfg.heads, cfg.audio_patch) == (768, 12, 12, [16, 16]) == (768, 12, 12, PRESETS["base"]["audio_patch"])
+    assert (
+        (cfg.width, cfg.depth, cfg.heads, cfg.audio_patch)
+        == (768, 12, 12, [16, 16])
+        == (768, 12, 12, PRESETS["base"]["audio_patch"])
+    )
     model = create_model(cfg)
     backbone = sum(p.numel() for p in model.backbone.parameters())
     assert 84e6 < backbone < 86e6  # twelve ViT-B blocks

@@ -1,4 +1,5 @@
 """ordered_map: input order whatever the worker count; recycled workers (the decord leak guard)."""
+
 import os
 
 from mmrobust.parallel import ordered_map

@@ -1,4 +1,5 @@
 """Pretraining: deterministic on CPU, resumes after a real SIGKILL to the same parameters, curves logged."""
+
 import csv
 import json
 import signal
@@ -11,8 +12,8 @@ import torch
 
 from mmrobust.config import parse_spec, stage_spec
 from mmrobust.models.checkpoint import read
-from mmrobust.train.stages import clips_for, run_curriculum
 from mmrobust.train.pretrain import CURVE_FIELDS, pretrain
+from mmrobust.train.stages import clips_for, run_curriculum
 
 pytestmark = pytest.mark.slow
 
@@ -24,7 +25,15 @@ def spec_for(config, experiment="vatt", **changes):
 
 
 def train(spec, features, out_dir, name="m"):
-    pretrain(spec, clips_for(spec, features), out_dir / f"{name}.pt", out_dir / f"{name}.csv", out_dir / f".{name}", None, 1)
+    pretrain(
+        spec,
+        clips_for(spec, features),
+        out_dir / f"{name}.pt",
+        out_dir / f"{name}.csv",
+        out_dir / f".{name}",
+        None,
+        1,
+    )
     return read(out_dir / f"{name}.pt")["state_dict"], (out_dir / f"{name}.csv").read_bytes()
 
 
@@ -56,8 +65,22 @@ def test_killed_run_resumes_to_the_same_parameters(tiny_config, tiny_features, t
     spec = spec_for(tiny_config, epochs=6, checkpoint_every=2)
     reference, ref_curve = train(spec, tiny_features, tmp_path / "ref")
     out = tmp_path / "run" / "m.pt"
-    cmd = [sys.executable, "-m", "mmrobust", "pretrain", "--spec", json.dumps(spec), "--features", str(tiny_features),
-           "--out", str(out), "--curves", str(tmp_path / "run" / "m.csv"), "--workers", "1"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "mmrobust",
+        "pretrain",
+        "--spec",
+        json.dumps(spec),
+        "--features",
+        str(tiny_features),
+        "--out",
+        str(out),
+        "--curves",
+        str(tmp_path / "run" / "m.csv"),
+        "--workers",
+        "1",
+    ]
     state = out.parent / ".m.resume" / "state.pt"
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
@@ -82,15 +105,21 @@ def test_resume_state_of_other_scores_is_not_used(tiny_config, tiny_features, tm
     spec = spec_for(tiny_config)
     (tmp_path / "a.csv").write_text("id,cosine,rank\n")
     (tmp_path / "b.csv").write_text("id,cosine,rank\nx,0.1,0\n")
-    keys = {resume_key(spec, tiny_features, None), resume_key(spec, tiny_features, tmp_path / "a.csv"),
-            resume_key(spec, tiny_features, tmp_path / "b.csv"), resume_key({**spec, "seed": 9}, tiny_features, None)}
+    keys = {
+        resume_key(spec, tiny_features, None),
+        resume_key(spec, tiny_features, tmp_path / "a.csv"),
+        resume_key(spec, tiny_features, tmp_path / "b.csv"),
+        resume_key({**spec, "seed": 9}, tiny_features, None),
+    }
     assert len(keys) == 4
     assert resume_key(spec, tiny_features, None) == resume_key(spec, tiny_features, None)
 
 
 def test_curriculum_stage_scores_every_clip(tiny_config, tiny_features, tmp_path):
     spec = parse_spec("curriculum", json.dumps(stage_spec("curriculum", tiny_config, "curriculum")))
-    run_curriculum(spec, tiny_features, tmp_path / "scores.csv", tmp_path / "warm.pt", tmp_path / "warm.csv", 1)
+    run_curriculum(
+        spec, tiny_features, tmp_path / "scores.csv", tmp_path / "warm.pt", tmp_path / "warm.csv", 1
+    )
     rows = list(csv.DictReader((tmp_path / "scores.csv").open()))
     ids = clips_for(spec, tiny_features).ids
     assert [r["id"] for r in rows] == ids
@@ -106,7 +135,7 @@ def flat_update(state, start, skip_key_bias):
         change = (value.float() - start[name].float()).flatten()
         if skip_key_bias and name.endswith("qkv.bias"):  # [q | k | v]: drop k
             third = change.numel() // 3
-            change = torch.cat([change[:third], change[2 * third:]])
+            change = torch.cat([change[:third], change[2 * third :]])
         parts.append(change)
     return torch.cat(parts)
 
@@ -153,8 +182,16 @@ def step_gradients(spec, features, world, wrap=None):
     keep = None if net.cfg.drop_token <= 0 else (lambda gens: net.sample_keep(gens))
     batch, keep_idx = StepBatches(clips, sampler, world, 0, keep)[0]
     harmonizer = Harmonizer(pre["harmonization"]["method"], pre["harmonization"]["gradvac_beta"], target=0.3)
-    train_step(net, batch, keep_idx, loss_spec(pre), harmonizer, pre["harmonization"]["level"], world,
-               wrap(net) if wrap else None)
+    train_step(
+        net,
+        batch,
+        keep_idx,
+        loss_spec(pre),
+        harmonizer,
+        pre["harmonization"]["level"],
+        world,
+        wrap(net) if wrap else None,
+    )
     return {n: p.grad for n, p in net.named_parameters()}
 
 
@@ -171,8 +208,12 @@ def test_two_processes_compute_the_gradient_of_one(tiny_config, tiny_features, t
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    procs = [multiprocessing.get_context("spawn").Process(target=_rank_gradients, args=(r, spec, tiny_features, tmp_path, port))
-             for r in range(2)]
+    procs = [
+        multiprocessing.get_context("spawn").Process(
+            target=_rank_gradients, args=(r, spec, tiny_features, tmp_path, port)
+        )
+        for r in range(2)
+    ]
     for proc in procs:
         proc.start()
     for proc in procs:
@@ -200,8 +241,18 @@ def test_two_processes_reach_the_parameters_of_one(tiny_config, tiny_features, t
     runs = {}
     for processes in (1, 2):
         out = tmp_path / str(processes)
-        result = run_cli("pretrain", "--spec", json.dumps(spec), "--features", str(tiny_features), "--out", str(out / "m.pt"),
-                         "--curves", str(out / "m.csv"), processes=processes)
+        result = run_cli(
+            "pretrain",
+            "--spec",
+            json.dumps(spec),
+            "--features",
+            str(tiny_features),
+            "--out",
+            str(out / "m.pt"),
+            "--curves",
+            str(out / "m.csv"),
+            processes=processes,
+        )
         assert result.returncode == 0, result.stderr[-3000:]
         runs[processes] = read(out / "m.pt")["state_dict"], list(csv.DictReader((out / "m.csv").open()))
     (one, curve_one), (two, curve_two) = runs[1], runs[2]
@@ -210,16 +261,32 @@ def test_two_processes_reach_the_parameters_of_one(tiny_config, tiny_features, t
         a, b = flat_update(one, start, skip), flat_update(two, start, skip)
         assert float((a - b).norm() / a.norm()) < tolerance
     assert len(curve_one) == len(curve_two) == 4
-    for row_one, row_two in zip(curve_one, curve_two):  # the global batch's loss and cosines, not rank 0's share
-        assert all(float(row_one[f]) == pytest.approx(float(row_two[f]), rel=1e-3, abs=1e-5) for f in CURVE_FIELDS)
+    for row_one, row_two in zip(
+        curve_one, curve_two
+    ):  # the global batch's loss and cosines, not rank 0's share
+        assert all(
+            float(row_one[f]) == pytest.approx(float(row_two[f]), rel=1e-3, abs=1e-5) for f in CURVE_FIELDS
+        )
 
 
 def test_a_batch_that_does_not_split_is_a_clear_error(tiny_config, tiny_features, tmp_path):
     from conftest import run_cli
 
     spec = spec_for(tiny_config, batch_size=5)
-    result = run_cli("pretrain", "--spec", json.dumps(spec), "--features", str(tiny_features), "--out", str(tmp_path / "m.pt"),
-                     "--curves", str(tmp_path / "m.csv"), processes=2)
+    result = run_cli(
+        "pretrain",
+        "--spec",
+        json.dumps(spec),
+        "--features",
+        str(tiny_features),
+        "--out",
+        str(tmp_path / "m.pt"),
+        "--curves",
+        str(tmp_path / "m.csv"),
+        processes=2,
+    )
     assert result.returncode != 0
-    assert "mmrobust: error: pretrain.batch_size: a batch of 5 does not split over 2 processes" in result.stderr
+    assert (
+        "mmrobust: error: pretrain.batch_size: a batch of 5 does not split over 2 processes" in result.stderr
+    )
     assert not (tmp_path / "m.pt").exists()

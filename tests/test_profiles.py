@@ -1,6 +1,7 @@
 """Snakemake's split between workflow and cluster: profiles/default comes by itself (plain `snakemake`
 needs no --profile and no --cores), and `make slurm-profile` installs the global profile `slurm`
 without ever overwriting one the user has."""
+
 import subprocess
 import sys
 
@@ -10,8 +11,9 @@ INSTALL = REPO / "scripts" / "install-slurm-profile"
 
 
 def run(args, cwd, env=None):
-    return subprocess.run(args, cwd=cwd, capture_output=True, text=True, env={**snakemake_env(), **(env or {})},
-                          timeout=300)
+    return subprocess.run(
+        args, cwd=cwd, capture_output=True, text=True, env={**snakemake_env(), **(env or {})}, timeout=300
+    )
 
 
 def test_plain_snakemake_plans_a_readme_target_without_profile_or_cores(tmp_path):
@@ -32,10 +34,15 @@ def test_slurm_profile_is_installed_where_snakemake_looks(tmp_path):
     # Snakemake finds it by name: a dry run under it plans the study with the SLURM executor's settings
     (tmp_path / "project").mkdir()
     copy_workflow(tmp_path / "project")
-    plan = run([sys.executable, "-m", "snakemake", "--profile", "slurm", "-n", "checkpoints/vatt/model.pt"],
-               tmp_path / "project", env)
+    plan = run(
+        [sys.executable, "-m", "snakemake", "--profile", "slurm", "-n", "checkpoints/vatt/model.pt"],
+        tmp_path / "project",
+        env,
+    )
     assert plan.returncode == 0, plan.stdout[-2000:] + plan.stderr[-2000:]
-    assert "Using profiles slurm and workflow specific profile profiles/default" in plan.stderr, plan.stderr[-2000:]
+    assert "Using profiles slurm and workflow specific profile profiles/default" in plan.stderr, plan.stderr[
+        -2000:
+    ]
 
 
 def test_an_existing_slurm_profile_is_kept(tmp_path):

@@ -2,6 +2,7 @@
 download, features and pretrain leave the previous outputs byte-identical and usable by the next rule;
 Snakemake killed outright is undone by `mmrobust restore`; two runs of a stage on one output cannot
 both run, and a stale lock is taken over."""
+
 from __future__ import annotations
 
 import os
@@ -14,7 +15,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import copy_workflow, make_clip, run_cli, snakemake_env, tree_digest
 from faults import kill, run_and_kill, snakemake_cmd, stage_pids
 
@@ -26,8 +26,11 @@ OUTPUTS = {
     "features": ["features/clips"],
     "pretrain": ["checkpoints/vatt/model.pt", "results/vatt/pretrain/curves.csv"],
 }
-TARGET = {"download": "data/clips/manifest.csv", "features": "features/clips/summary.json",
-          "pretrain": "checkpoints/vatt/model.pt"}
+TARGET = {
+    "download": "data/clips/manifest.csv",
+    "features": "features/clips/summary.json",
+    "pretrain": "checkpoints/vatt/model.pt",
+}
 
 
 def digest(root: Path, stage: str) -> dict[str, str]:
@@ -36,7 +39,11 @@ def digest(root: Path, stage: str) -> dict[str, str]:
     for rel in OUTPUTS[stage]:
         path = root / rel
         if path.is_dir():
-            out |= {f"{rel}/{k}": v for k, v in tree_digest(path).items() if not k.endswith(".snakemake_timestamp")}
+            out |= {
+                f"{rel}/{k}": v
+                for k, v in tree_digest(path).items()
+                if not k.endswith(".snakemake_timestamp")
+            }
         elif path.exists():
             out[rel] = tree_digest(path.parent)[path.name]
     return out
@@ -47,9 +54,13 @@ def config_args(override: str | None = None) -> list[str]:
     return ["--configfile", "config/tiny.yaml", "project.yaml", *([override] if override else [])]
 
 
-def snakemake(root: Path, *targets: str, override: str | None = None, dry: bool = False) -> subprocess.CompletedProcess:
+def snakemake(
+    root: Path, *targets: str, override: str | None = None, dry: bool = False
+) -> subprocess.CompletedProcess:
     args = [*targets, *(["-n"] if dry else []), *config_args(override)]
-    return subprocess.run(snakemake_cmd(*args), cwd=root, capture_output=True, text=True, env=snakemake_env(), timeout=600)
+    return subprocess.run(
+        snakemake_cmd(*args), cwd=root, capture_output=True, text=True, env=snakemake_env(), timeout=600
+    )
 
 
 def write_override(root: Path, text: str) -> str:
@@ -74,11 +85,15 @@ def project(tmp_path_factory) -> Path:
     (root / "bad_clips" / "train" / "a.json").write_text('{"colour": "red"}')
     shutil.copytree(clips, root / "clips_b", ignore=shutil.ignore_patterns("broken.mp4"))
     (root / "not_a_checkpoint.pt").write_bytes(os.urandom(3000))
-    (root / "project.yaml").write_text(yaml.safe_dump({
-        "datasets": {"clips": {"source": "local", "local": {"path": "clips"}}},
-        "features": {"max_skipped_fraction": 0.5},
-        "experiments": {"vatt": {}},
-    }))
+    (root / "project.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "datasets": {"clips": {"source": "local", "local": {"path": "clips"}}},
+                "features": {"max_skipped_fraction": 0.5},
+                "experiments": {"vatt": {}},
+            }
+        )
+    )
     result = snakemake(root, TARGET["features"], TARGET["pretrain"])
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return root
@@ -86,7 +101,9 @@ def project(tmp_path_factory) -> Path:
 
 def assert_nothing_to_do(root: Path, stage: str) -> None:
     result = snakemake(root, TARGET[stage], dry=True)
-    assert result.returncode == 0 and "Nothing to be done" in result.stdout + result.stderr, result.stdout[-2000:]
+    assert result.returncode == 0 and "Nothing to be done" in result.stdout + result.stderr, result.stdout[
+        -2000:
+    ]
 
 
 # A config under which each stage's rerun fails: a sidecar with an unknown key, a stricter
@@ -112,7 +129,10 @@ def test_a_failing_rerun_keeps_the_previous_outputs(project, stage):
     result = snakemake(project, TARGET[stage], override=write_override(project, FAILING[stage]))
     output = result.stdout + result.stderr
     assert result.returncode != 0, output[-3000:]
-    assert "mmrobust: error:" in (project / "logs" / stage / ("vatt.log" if stage == "pretrain" else "clips.log")).read_text()
+    assert (
+        "mmrobust: error:"
+        in (project / "logs" / stage / ("vatt.log" if stage == "pretrain" else "clips.log")).read_text()
+    )
     assert "is back in place" in output
     assert digest(project, stage) == before
     # Snakemake judges them as before the failed run: nothing to do under the old config ...
@@ -133,7 +153,12 @@ def test_after_runs_and_restores_no_output_keeps_a_second_link(project):
 def test_restored_outputs_feed_the_next_rule(project):
     """After a failed features rerun, a rule that was never run reads the restored features."""
     features = digest(project, "features")
-    assert snakemake(project, TARGET["features"], override=write_override(project, FAILING["features"])).returncode != 0
+    assert (
+        snakemake(
+            project, TARGET["features"], override=write_override(project, FAILING["features"])
+        ).returncode
+        != 0
+    )
     assert digest(project, "features") == features
     override = "experiments:\n  vatt: {}\n  other: {dataset: clips, split: train, batch_size: 3}\n"
     result = snakemake(project, "checkpoints/other/model.pt", override=write_override(project, override))
@@ -164,8 +189,14 @@ def test_snakemake_killed_outright_is_undone_by_restore(project):
     """Nothing runs in a process that is SIGKILLed: the stage's outputs are gone until `mmrobust restore`."""
     before = digest(project, "features")
     args = [TARGET["features"], *config_args(write_override(project, CHANGED["features"]))]
-    proc = subprocess.Popen(snakemake_cmd(*args), cwd=project, env=snakemake_env(), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        snakemake_cmd(*args),
+        cwd=project,
+        env=snakemake_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 120
     while not stage_pids("features", project) and time.monotonic() < deadline:
         time.sleep(0.02)
@@ -182,8 +213,10 @@ def test_snakemake_killed_outright_is_undone_by_restore(project):
 
 def hold_lock(path: Path) -> subprocess.Popen:
     """Another process holding the stage's lock on `path` (as a running stage would)."""
-    code = ("import sys, time; from mmrobust.keep import output_lock\n"
-            "with output_lock(sys.argv[1]):\n    print('held', flush=True); time.sleep(120)")
+    code = (
+        "import sys, time; from mmrobust.keep import output_lock\n"
+        "with output_lock(sys.argv[1]):\n    print('held', flush=True); time.sleep(120)"
+    )
     proc = subprocess.Popen([sys.executable, "-c", code, str(path)], stdout=subprocess.PIPE, text=True)
     assert proc.stdout.readline().strip() == "held"
     return proc
@@ -205,7 +238,8 @@ def test_a_second_run_on_the_same_output_fails_at_once_naming_the_holder(tiny_da
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines()[-1] == (
         f"mmrobust: error: {out}: in use by pid {holder.pid} on host {os.uname().nodename} "
-        f"(lock {tmp_path / '.features.lock'}); wait for it to finish or stop it")
+        f"(lock {tmp_path / '.features.lock'}); wait for it to finish or stop it"
+    )
     assert not out.exists() and elapsed < 60
     # the holder was SIGKILLed: its lock is stale, and the next run takes it over
     result = run_cli("features", "--spec", spec, "--data", str(tiny_dataset), "--out", str(out))
@@ -218,9 +252,21 @@ def test_two_concurrent_runs_cannot_corrupt_one_output(tiny_dataset, tiny_config
     from mmrobust.config import spec_json
 
     out = tmp_path / "features"
-    args = [sys.executable, "-m", "mmrobust", "features", "--spec", spec_json("features", tiny_config, "synthetic"),
-            "--data", str(tiny_dataset), "--out", str(out)]
-    runs = [subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    args = [
+        sys.executable,
+        "-m",
+        "mmrobust",
+        "features",
+        "--spec",
+        spec_json("features", tiny_config, "synthetic"),
+        "--data",
+        str(tiny_dataset),
+        "--out",
+        str(out),
+    ]
+    runs = [
+        subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)
+    ]
     results = [(r.wait(timeout=300), r.stderr.read()) for r in runs]
     codes = sorted(code for code, _ in results)
     assert codes in ([0, 0], [0, 2]), results

@@ -1,4 +1,5 @@
 """Task metrics against sklearn, and seed 003's P/R metrics on hand-made matrices (strata edge cases included)."""
+
 import numpy as np
 import pytest
 from sklearn.metrics import average_precision_score
@@ -21,7 +22,9 @@ def test_average_precision_matches_sklearn_with_ties(seed):
     rng = np.random.default_rng(seed)
     scores = rng.integers(0, 6, 200).astype(float)  # many ties
     positive = rng.random(200) < 0.3
-    assert average_precision(scores, positive) == pytest.approx(average_precision_score(positive, scores), abs=1e-12)
+    assert average_precision(scores, positive) == pytest.approx(
+        average_precision_score(positive, scores), abs=1e-12
+    )
 
 
 def test_map_skips_classes_without_positives():
@@ -55,13 +58,23 @@ def test_strata_by_hand_and_training_sets_that_drop_out():
     missing = rb.per_train_set(m, rb.STRATA["missing"])
     assert set(missing) == {"VAT", "VA", "VT", "AT"}  # a single modality has no strict subset to lose
     assert missing["VAT"] == pytest.approx((0.5, 1 / 3)) and missing["VA"] == pytest.approx((1 / 3, 1 / 3))
-    assert rb.summary(m, rb.STRATA["missing"]) == pytest.approx({"P": (0.5 + 1) / 4, "R": 1 / 3, "P_best": 0.5, "R_best": 1 / 3})
+    assert rb.summary(m, rb.STRATA["missing"]) == pytest.approx(
+        {"P": (0.5 + 1) / 4, "R": 1 / 3, "P_best": 0.5, "R_best": 1 / 3}
+    )
     added = rb.per_train_set(m, rb.STRATA["added"])
-    assert "VAT" not in added and added["VA"] == pytest.approx((1, 1)) and added["V"] == pytest.approx((7 / 9, 2 / 3))
-    assert rb.summary(m, rb.STRATA["added"]) == pytest.approx({"P": 8 / 9, "R": 5 / 6, "P_best": 1, "R_best": 1})
+    assert (
+        "VAT" not in added
+        and added["VA"] == pytest.approx((1, 1))
+        and added["V"] == pytest.approx((7 / 9, 2 / 3))
+    )
+    assert rb.summary(m, rb.STRATA["added"]) == pytest.approx(
+        {"P": 8 / 9, "R": 5 / 6, "P_best": 1, "R_best": 1}
+    )
     transfer = rb.per_train_set(m, rb.STRATA["transfer"])
     assert "VAT" not in transfer and transfer["V"] == pytest.approx((4 / 9, 1 / 3))
-    assert rb.summary(m, rb.STRATA["transfer"]) == pytest.approx({"P": 7 / 18, "R": 1 / 3, "P_best": 4 / 9, "R_best": 1 / 3})
+    assert rb.summary(m, rb.STRATA["transfer"]) == pytest.approx(
+        {"P": 7 / 18, "R": 1 / 3, "P_best": 4 / 9, "R_best": 1 / 3}
+    )
 
 
 def test_figure_aggregates_and_table2():
@@ -73,5 +86,7 @@ def test_figure_aggregates_and_table2():
     assert rb.best_eval_sets(m) == {t: "VAT" for t in SUBSETS}
     diagonal = {(e, t): float(e == t) for e in SUBSETS for t in SUBSETS}
     assert rb.best_eval_sets(diagonal) == {t: t for t in SUBSETS}
-    assert rb.summary(diagonal, rb.STRATA["overall"]) == pytest.approx({"P": 1 / 7, "R": 0, "P_best": 1 / 7, "R_best": 0})
+    assert rb.summary(diagonal, rb.STRATA["overall"]) == pytest.approx(
+        {"P": 1 / 7, "R": 0, "P_best": 1 / 7, "R_best": 0}
+    )
     assert rb.summary(diagonal, rb.STRATA["missing"])["P"] == 0  # the diagonal is never a strict subset

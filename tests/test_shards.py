@@ -1,4 +1,5 @@
 """Tar shards: round trip, missing modalities as missing members, same samples give the same bytes."""
+
 import numpy as np
 
 from mmrobust.features.shards import Sample, ShardWriter, iter_shard
@@ -7,8 +8,10 @@ from mmrobust.features.shards import Sample, ShardWriter, iter_shard
 def samples():
     rng = np.random.default_rng(0)
     for i in range(5):
-        arrays = {"video": rng.integers(0, 255, (2, 4, 6, 3), dtype=np.uint8),
-                  "audio": rng.normal(size=(8, 10)).astype(np.float16)}
+        arrays = {
+            "video": rng.integers(0, 255, (2, 4, 6, 3), dtype=np.uint8),
+            "audio": rng.normal(size=(8, 10)).astype(np.float16),
+        }
         if i % 2 == 0:
             arrays["text"] = np.arange(6, dtype=np.int32)
         yield Sample(f"clip{i}", "train", ["a", "b"][: i % 3], arrays)

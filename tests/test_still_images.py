@@ -1,5 +1,6 @@
 """ImageNet-Captions' images through download and features: a single-frame video without audio;
 a missing image is a report entry, not an error."""
+
 from __future__ import annotations
 
 import json
@@ -7,14 +8,13 @@ from pathlib import Path
 
 import av
 import numpy as np
+from catalog_configs import dataset
 
 from mmrobust.data.catalog import requests
-from mmrobust.data.sources.local_files import fetch_local
 from mmrobust.data.manifest import ManifestRow, read_manifest, write_manifest
 from mmrobust.data.skipped import DROPPED_CLIP, read_report, write_report
+from mmrobust.data.sources.local_files import fetch_local
 from mmrobust.features.extract import clip_features, extract
-
-from catalog_configs import dataset
 
 PRESENT = ("n01440764_10026", "n01440764_10027", "n01443537_10007")
 
@@ -23,7 +23,7 @@ def write_image(path: Path, width: int = 80, height: int = 60, codec: str = "mjp
     """A still image (left half red, right half blue) in ffmpeg's image2 format."""
     rgb = np.zeros((height, width, 3), np.uint8)
     rgb[:, : width // 2] = (200, 30, 30)
-    rgb[:, width // 2:] = (30, 30, 200)
+    rgb[:, width // 2 :] = (30, 30, 200)
     path.parent.mkdir(parents=True, exist_ok=True)
     with av.open(str(path), "w", format="image2") as container:
         stream = container.add_stream(codec)
@@ -37,7 +37,10 @@ def write_image(path: Path, width: int = 80, height: int = 60, codec: str = "mjp
 def ilsvrc_tree(root: Path) -> Path:
     """Three of the fixture's ten images; n01440764_10027 is a PNG named .JPEG, as one ILSVRC2012 file is."""
     for clip in PRESENT:
-        write_image(root / "train" / clip.split("_")[0] / f"{clip}.JPEG", codec="png" if clip.endswith("27") else "mjpeg")
+        write_image(
+            root / "train" / clip.split("_")[0] / f"{clip}.JPEG",
+            codec="png" if clip.endswith("27") else "mjpeg",
+        )
     return root
 
 
@@ -50,7 +53,9 @@ def test_an_image_is_one_frame_repeated_without_audio(tmp_path, config):
     video, short = sample.arrays["video"], spec["video"]["stored_short_side"]
     assert video.shape == (spec["video"]["num_frames"], short, 2 * round(80 * short / 60 / 2), 3)
     assert (video == video[:1]).all()
-    assert abs(int(video[0, short // 2, 2, 0]) - 200) < 12 and abs(int(video[0, short // 2, -3, 2]) - 200) < 12
+    assert (
+        abs(int(video[0, short // 2, 2, 0]) - 200) < 12 and abs(int(video[0, short // 2, -3, 2]) - 200) < 12
+    )
     assert sorted(sample.arrays) == ["text", "video"]
 
 
@@ -63,12 +68,18 @@ def test_imagenet_captions_download_and_features(tmp_path, config):
     assert len(skips) == 7 and {(s.action, s.reason) for s in skips} == {(DROPPED_CLIP, "file not found")}
     write_manifest(out / "manifest.csv", rows)
     write_report(out / "skipped.csv", skips)
-    assert {r.media for r in read_manifest(out / "manifest.csv")} == {f"media/{r.split}/{r.id}.jpeg" for r in rows}
+    assert {r.media for r in read_manifest(out / "manifest.csv")} == {
+        f"media/{r.split}/{r.id}.jpeg" for r in rows
+    }
 
-    summary = extract(out, tmp_path / "features", {**config["features"], "max_skipped_fraction": 1.0}, workers=1)
+    summary = extract(
+        out, tmp_path / "features", {**config["features"], "max_skipped_fraction": 1.0}, workers=1
+    )
     assert summary["clips_in"] == 10 and summary["clips_out"] == 3
     assert summary["report"] == {"download:dropped_clip": 7}  # nothing lost in features
     splits = summary["splits"]
-    assert sum(s["with_video"] for s in splits.values()) == 3 and not any(s["with_audio"] for s in splits.values())
+    assert sum(s["with_video"] for s in splits.values()) == 3 and not any(
+        s["with_audio"] for s in splits.values()
+    )
     assert len(read_report(tmp_path / "features" / "skipped.csv")) == 7
     assert json.loads((tmp_path / "features" / "summary.json").read_text()) == summary

@@ -1,19 +1,19 @@
 """The embedded dataset: deterministic, real media, and each modality carries what the truth says."""
+
 import csv
 import json
 
 import av
 import numpy as np
 import pytest
+from conftest import tree_digest
 
 from mmrobust.config import stage_spec
+from mmrobust.data.decode import decode_audio, decode_frames, probe
 from mmrobust.data.manifest import read_manifest
 from mmrobust.data.sources import download
 from mmrobust.data.synthetic.world import COLORS, SPLITS, build_world, plan_clip
 from mmrobust.features.audio import log_mel
-from mmrobust.features.decode import decode_audio, decode_frames, probe
-
-from conftest import tree_digest
 
 
 def truth(dataset):
@@ -22,7 +22,9 @@ def truth(dataset):
 
 
 def world_of(dataset):
-    return {c["name"]: c for c in json.loads((dataset / "meta" / "synthetic_world.json").read_text())["concepts"]}
+    return {
+        c["name"]: c for c in json.loads((dataset / "meta" / "synthetic_world.json").read_text())["concepts"]
+    }
 
 
 def test_same_seed_same_bytes_whatever_the_worker_count(tiny_config, tiny_dataset, tmp_path):
@@ -34,7 +36,10 @@ def test_same_seed_same_bytes_whatever_the_worker_count(tiny_config, tiny_datase
         streams = probe(a)
         assert decode_frames(a, streams, 4, 40).tobytes() == decode_frames(b, streams, 4, 40).tobytes()
         if streams.has_audio:
-            assert decode_audio(a, streams, 16000, 2.0).tobytes() == decode_audio(b, streams, 16000, 2.0).tobytes()
+            assert (
+                decode_audio(a, streams, 16000, 2.0).tobytes()
+                == decode_audio(b, streams, 16000, 2.0).tobytes()
+            )
 
 
 def test_other_seed_other_data(tiny_config, tiny_dataset, tmp_path):
@@ -76,7 +81,9 @@ def test_audio_shows_the_tone_of_its_concept(tiny_dataset):
             continue
         if not probe(tiny_dataset / row.media).has_audio:
             continue
-        spectrum = log_mel(decode_audio(tiny_dataset / row.media, probe(tiny_dataset / row.media), 16000, 2.0)).mean(axis=1)
+        spectrum = log_mel(
+            decode_audio(tiny_dataset / row.media, probe(tiny_dataset / row.media), 16000, 2.0)
+        ).mean(axis=1)
         peak = centres[int(np.argmax(spectrum))]
         assert abs(peak - to_mel(world[shown]["tone_hz"])) < 3 * (centres[1] - centres[0])
         checked += 1

@@ -4,6 +4,7 @@ A stage gets its settings either as `--spec JSON` (what the Snakemake rule passe
 config part the stage depends on) or from `--config FILE ...` (merged left to right, validated).
 User errors print one line naming the file and key and exit 2; no traceback.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,7 +37,9 @@ def _only(config: dict, section: str) -> str:
     names = sorted(config[section])
     if len(names) != 1:
         flag = {"experiments": "--experiment", "tasks": "--task"}.get(section, "--dataset")
-        raise MmrobustError(f"config: {section}: {len(names)} configured ({', '.join(names)}); choose one with {flag}")
+        raise MmrobustError(
+            f"config: {section}: {len(names)} configured ({', '.join(names)}); choose one with {flag}"
+        )
     return names[0]
 
 
@@ -52,11 +55,21 @@ def _stage_args(parser: argparse.ArgumentParser, name: str | None, workers: bool
     """The options every pipeline stage has; `name` is --dataset, --experiment, --task or None (report)."""
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--spec", help="JSON settings of this stage (as passed by the Snakemake rule)")
-    source.add_argument("--config", nargs="+", metavar="FILE", help="config files, merged left to right (default: config/config.yaml)")
+    source.add_argument(
+        "--config",
+        nargs="+",
+        metavar="FILE",
+        help="config files, merged left to right (default: config/config.yaml)",
+    )
     if name:
         parser.add_argument(name, help=f"(with --config) {_NAME_HELP[name]}")
     if workers:
-        parser.add_argument("--workers", type=int, default=1, help="worker processes or threads (speed only; outputs are identical)")
+        parser.add_argument(
+            "--workers",
+            type=int,
+            default=1,
+            help="worker processes or threads (speed only; outputs are identical)",
+        )
 
 
 def _method_args(parser: argparse.ArgumentParser, pretrained_required: bool) -> None:
@@ -72,7 +85,9 @@ def _method_args(parser: argparse.ArgumentParser, pretrained_required: bool) -> 
 
 def cmd_check_config(args: argparse.Namespace) -> None:
     config = load_config(args.config or DEFAULT_CONFIG)
-    print(f"ok: {', '.join(args.config or DEFAULT_CONFIG)} ({len(config['datasets'])} dataset(s): {', '.join(sorted(config['datasets']))})")
+    print(
+        f"ok: {', '.join(args.config or DEFAULT_CONFIG)} ({len(config['datasets'])} dataset(s): {', '.join(sorted(config['datasets']))})"
+    )
 
 
 def cmd_download(args: argparse.Namespace) -> None:
@@ -85,7 +100,9 @@ def cmd_download(args: argparse.Namespace) -> None:
 def cmd_features(args: argparse.Namespace) -> None:
     from .features.extract import extract
 
-    summary = extract(Path(args.data), Path(args.out), _spec(args, "features")["features"], max(1, args.workers))
+    summary = extract(
+        Path(args.data), Path(args.out), _spec(args, "features")["features"], max(1, args.workers)
+    )
     print(json.dumps({k: summary[k] for k in ("clips_in", "clips_out", "report")}, sort_keys=True))
 
 
@@ -109,15 +126,28 @@ def cmd_pretrain(args: argparse.Namespace) -> None:
     if spec["pretrain"]["curriculum"]["enabled"] and not args.scores:
         raise MmrobustError("pretrain: curriculum.enabled is true but no --scores table was given")
     with _process_group() as world:
-        run_pretrain(spec, Path(args.features), Path(args.out), Path(args.curves),
-                     Path(args.scores) if args.scores else None, max(1, args.workers), world)
+        run_pretrain(
+            spec,
+            Path(args.features),
+            Path(args.out),
+            Path(args.curves),
+            Path(args.scores) if args.scores else None,
+            max(1, args.workers),
+            world,
+        )
 
 
 def cmd_curriculum(args: argparse.Namespace) -> None:
     from .train.stages import run_curriculum
 
-    run_curriculum(_spec(args, "curriculum"), Path(args.features), Path(args.scores), Path(args.warmup),
-                   Path(args.curves), max(1, args.workers))
+    run_curriculum(
+        _spec(args, "curriculum"),
+        Path(args.features),
+        Path(args.scores),
+        Path(args.warmup),
+        Path(args.curves),
+        max(1, args.workers),
+    )
 
 
 def _threads(args: argparse.Namespace) -> None:
@@ -142,29 +172,52 @@ def cmd_finetune(args: argparse.Namespace) -> None:
 
     _threads(args)
     with _process_group() as world:
-        run_finetune(_spec(args, "finetune"), Path(args.pretrained), Path(args.embeddings), Path(args.out), Path(args.selection),
-                     _path(args.features), _path(args.distill_features), _path(args.lp), _path(args.masd), world)
+        run_finetune(
+            _spec(args, "finetune"),
+            Path(args.pretrained),
+            Path(args.embeddings),
+            Path(args.out),
+            Path(args.selection),
+            _path(args.features),
+            _path(args.distill_features),
+            _path(args.lp),
+            _path(args.masd),
+            world,
+        )
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
     from .downstream.stages import run_evaluate
 
     _threads(args)
-    run_evaluate(_spec(args, "evaluate"), Path(args.embeddings), Path(args.models), Path(args.out), _path(args.features),
-                 _path(args.sweep), _path(args.pretrained), _path(args.lp), _path(args.masd))
+    run_evaluate(
+        _spec(args, "evaluate"),
+        Path(args.embeddings),
+        Path(args.models),
+        Path(args.out),
+        _path(args.features),
+        _path(args.sweep),
+        _path(args.pretrained),
+        _path(args.lp),
+        _path(args.masd),
+    )
 
 
 def cmd_report(args: argparse.Namespace) -> None:
     from .report.build import build_report
 
-    build_report(_spec(args, "report"), Path(args.results), Path(args.out), [Path(p) for p in args.provenance])
+    build_report(
+        _spec(args, "report"), Path(args.results), Path(args.out), [Path(p) for p in args.provenance]
+    )
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
     from .report.diff import diff
     from .report.diff_filter import parse_tol
 
-    text, changed = diff(Path(args.repo), args.rev_a, args.rev_b, args.table, args.experiment, parse_tol(args.tol))
+    text, changed = diff(
+        Path(args.repo), args.rev_a, args.rev_b, args.table, args.experiment, parse_tol(args.tol)
+    )
     print(text)
     return 1 if changed and args.fail_on_change else 0
 
@@ -208,7 +261,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"mmrobust {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("check-config", help="validate config files against workflow/schemas/config.schema.yaml")
+    p = sub.add_parser(
+        "check-config", help="validate config files against workflow/schemas/config.schema.yaml"
+    )
     p.add_argument("--config", nargs="+", metavar="FILE")
     p.set_defaults(func=cmd_check_config)
 
@@ -217,13 +272,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="dataset folder, e.g. data/synthetic")
     p.set_defaults(func=cmd_download)
 
-    p = sub.add_parser("features", help="write features/<dataset>: shards/, index.csv, skipped.csv, summary.json")
+    p = sub.add_parser(
+        "features", help="write features/<dataset>: shards/, index.csv, skipped.csv, summary.json"
+    )
     _stage_args(p, "--dataset")
     p.add_argument("--data", required=True, help="dataset folder written by download")
     p.add_argument("--out", required=True, help="features folder, e.g. features/synthetic")
     p.set_defaults(func=cmd_features)
 
-    p = sub.add_parser("curriculum", help="train the warm-up model, score every pretraining triplet's gradient conflict")
+    p = sub.add_parser(
+        "curriculum", help="train the warm-up model, score every pretraining triplet's gradient conflict"
+    )
     _stage_args(p, "--experiment")
     p.add_argument("--features", required=True, help="features folder of the pretraining dataset")
     p.add_argument("--scores", required=True, help="CSV to write: id, cosine, rank")
@@ -239,55 +298,98 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scores", help="curriculum scores (needed when curriculum.enabled)")
     p.set_defaults(func=cmd_pretrain)
 
-    p = sub.add_parser("embed", help="per-modality embeddings of a task's train and eval splits under one pretrained model")
+    p = sub.add_parser(
+        "embed", help="per-modality embeddings of a task's train and eval splits under one pretrained model"
+    )
     _stage_args(p, "--task")
     p.add_argument("--pretrained", required=True, help="pretrained checkpoint")
     p.add_argument("--features", required=True, help="features folder of the task's dataset")
     p.add_argument("--out", required=True, help="embeddings file to write")
     p.set_defaults(func=cmd_embed)
 
-    p = sub.add_parser("finetune", help="train one method (lp, ft, masd, wiseft) on each of the 7 training modality sets")
+    p = sub.add_parser(
+        "finetune", help="train one method (lp, ft, masd, wiseft) on each of the 7 training modality sets"
+    )
     _method_args(p, pretrained_required=True)
     p.add_argument("--out", required=True, help="folder to write <M_T>.pt into")
-    p.add_argument("--selection", required=True, help="CSV to write: validation metric per candidate, the selected one")
+    p.add_argument(
+        "--selection", required=True, help="CSV to write: validation metric per candidate, the selected one"
+    )
     p.add_argument("--distill-features", help="features folder of D_SD's dataset (masd)")
     p.set_defaults(func=cmd_finetune)
 
-    p = sub.add_parser("evaluate", help="the 7 x 7 matrix p(M_E, M_T) of one method (wiseft: and its α sweep)")
+    p = sub.add_parser(
+        "evaluate", help="the 7 x 7 matrix p(M_E, M_T) of one method (wiseft: and its α sweep)"
+    )
     _method_args(p, pretrained_required=False)
     p.add_argument("--models", required=True, help="folder of the method's <M_T>.pt")
     p.add_argument("--out", required=True, help="matrix CSV to write")
     p.add_argument("--sweep", help="α-sweep CSV to write (wiseft)")
     p.set_defaults(func=cmd_evaluate)
 
-    p = sub.add_parser("report", help="tables, plots, metrics.json and the headline metrics from every matrix")
+    p = sub.add_parser(
+        "report", help="tables, plots, metrics.json and the headline metrics from every matrix"
+    )
     _stage_args(p, None, workers=False)
     p.add_argument("--results", required=True, help="results folder holding <experiment>/<task>/<method>/")
-    p.add_argument("--out", required=True, help="folder to write tables/, plots/, headline/, metrics.json and the read-out into")
-    p.add_argument("--provenance", nargs="*", default=[], help="features summary.json files (clip counts per split)")
+    p.add_argument(
+        "--out",
+        required=True,
+        help="folder to write tables/, plots/, headline/, metrics.json and the read-out into",
+    )
+    p.add_argument(
+        "--provenance", nargs="*", default=[], help="features summary.json files (clip counts per split)"
+    )
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("diff", help="compare the result tables (results/tables/*.csv) of two git revisions")
     p.add_argument("rev_a", help="the older revision")
     p.add_argument("rev_b", nargs="?", default="HEAD", help="the newer revision (default: HEAD)")
     p.add_argument("--repo", default=".", help="the git repository (default: here)")
-    p.add_argument("--table", action="append", metavar="NAME", help="only this table (a name or a glob over the "
-                   "results/tables/*.csv names, e.g. 'table1_*'); repeatable")
-    p.add_argument("--experiment", action="append", metavar="NAME", help="only rows whose experiment column is NAME; "
-                   "repeatable; tables without an experiment column are kept whole")
-    p.add_argument("--tol", metavar="T", help="hide numeric changes with |new - old| <= T (exact decimals); they do "
-                   "not count as changes")
-    p.add_argument("--fail-on-change", action="store_true", help="exit 1 when a shown cell, row or table differs "
-                   "(after --table, --experiment and --tol)")
+    p.add_argument(
+        "--table",
+        action="append",
+        metavar="NAME",
+        help="only this table (a name or a glob over the "
+        "results/tables/*.csv names, e.g. 'table1_*'); repeatable",
+    )
+    p.add_argument(
+        "--experiment",
+        action="append",
+        metavar="NAME",
+        help="only rows whose experiment column is NAME; "
+        "repeatable; tables without an experiment column are kept whole",
+    )
+    p.add_argument(
+        "--tol",
+        metavar="T",
+        help="hide numeric changes with |new - old| <= T (exact decimals); they do not count as changes",
+    )
+    p.add_argument(
+        "--fail-on-change",
+        action="store_true",
+        help="exit 1 when a shown cell, row or table differs (after --table, --experiment and --tol)",
+    )
     p.set_defaults(func=cmd_diff)
 
-    p = sub.add_parser("estimate", help="clips, hours and feature sizes per split of the config's catalog datasets (reads the catalogs only)")
-    p.add_argument("--config", nargs="+", metavar="FILE", help="config files, merged left to right (default: config/config.yaml)")
+    p = sub.add_parser(
+        "estimate",
+        help="clips, hours and feature sizes per split of the config's catalog datasets (reads the catalogs only)",
+    )
+    p.add_argument(
+        "--config",
+        nargs="+",
+        metavar="FILE",
+        help="config files, merged left to right (default: config/config.yaml)",
+    )
     p.add_argument("--dataset", help="only this dataset (default: every dataset with a catalog)")
     p.set_defaults(func=cmd_estimate)
 
-    p = sub.add_parser("restore", help="put back the previous outputs of the jobs a killed Snakemake was running "
-                                       "(a failed workflow's onerror hook does it by itself)")
+    p = sub.add_parser(
+        "restore",
+        help="put back the previous outputs of the jobs a killed Snakemake was running "
+        "(a failed workflow's onerror hook does it by itself)",
+    )
     p.set_defaults(func=cmd_restore)
 
     p = sub.add_parser("pack", help="publish a dataset folder as tar shards + SHA256SUMS for the http source")
@@ -340,7 +442,9 @@ def _single_process(command: str) -> None:
     if command not in DISTRIBUTED:
         world = _launched_world()
         if world is not None and world.active:
-            raise MmrobustError(f"{command}: runs in one process; only {' and '.join(DISTRIBUTED)} run distributed")
+            raise MmrobustError(
+                f"{command}: runs in one process; only {' and '.join(DISTRIBUTED)} run distributed"
+            )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -355,7 +459,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"mmrobust: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("mmrobust: interrupted; outputs of this run were not written, earlier ones are intact", file=sys.stderr)
+        print(
+            "mmrobust: interrupted; outputs of this run were not written, earlier ones are intact",
+            file=sys.stderr,
+        )
         return 130
     return code or 0
 

@@ -2,6 +2,7 @@
 
 Errors are one line naming the file and the dotted key, raised before any work starts.
 """
+
 from __future__ import annotations
 
 import copy
@@ -16,7 +17,7 @@ import jsonschema
 import yaml
 
 from .errors import MmrobustError
-from .models.config import PRESETS
+from .models.presets import PRESETS
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCHEMA_DIR = REPO_ROOT / "workflow" / "schemas"
@@ -75,8 +76,13 @@ def _text_numbers(errors: Iterable[jsonschema.ValidationError]) -> Iterable[json
     for error in errors:
         yield from _text_numbers(error.context or [])
         wanted = error.validator_value if isinstance(error.validator_value, list) else [error.validator_value]
-        if (error.validator == "type" and "number" in wanted and isinstance(error.instance, str)
-                and _EXPONENT_FLOAT.fullmatch(error.instance) and math.isfinite(float(error.instance))):
+        if (
+            error.validator == "type"
+            and "number" in wanted
+            and isinstance(error.instance, str)
+            and _EXPONENT_FLOAT.fullmatch(error.instance)
+            and math.isfinite(float(error.instance))
+        ):
             yield error
 
 
@@ -115,13 +121,18 @@ def _check_relations(config: dict, source: str) -> None:
         if lo > hi:
             fail("features.video.train_short_side", f"min {lo} is above max {hi}")
         if video["crop_size"] > min(lo, video["eval_short_side"]):
-            fail("features.video.crop_size", f"{video['crop_size']} does not fit in the short sides {lo} (train) and {video['eval_short_side']} (eval)")
+            fail(
+                "features.video.crop_size",
+                f"{video['crop_size']} does not fit in the short sides {lo} (train) and {video['eval_short_side']} (eval)",
+            )
     for name, overrides in config.get("experiments", {}).items():
         merged = experiment_settings(config, name, source)
         pre = merged["pretrain"]
         if "datasets" in config and pre["dataset"] not in config["datasets"]:
-            fail(f"experiments.{name}.dataset" if "dataset" in overrides else "pretrain.dataset",
-                 f"{pre['dataset']!r} is not a configured dataset ({', '.join(sorted(config['datasets']))})")
+            fail(
+                f"experiments.{name}.dataset" if "dataset" in overrides else "pretrain.dataset",
+                f"{pre['dataset']!r} is not a configured dataset ({', '.join(sorted(config['datasets']))})",
+            )
         if "features" in config:
             _check_patches(pre["model"], config["features"], f"experiments.{name}.model", fail)
         init = pre["init"]
@@ -132,7 +143,9 @@ def _check_relations(config: dict, source: str) -> None:
         uses = [(f"study.tasks.{name}.dataset", task["dataset"]) for name, task in study["tasks"].items()]
         for key, dataset in [*uses, ("study.distill.dataset", study["distill"]["dataset"])]:
             if dataset not in config["datasets"]:
-                fail(key, f"{dataset!r} is not a configured dataset ({', '.join(sorted(config['datasets']))})")
+                fail(
+                    key, f"{dataset!r} is not a configured dataset ({', '.join(sorted(config['datasets']))})"
+                )
     for name, dataset in config.get("datasets", {}).items():
         synthetic = dataset.get("synthetic")
         if dataset["source"] != "synthetic" or synthetic is None:
@@ -146,7 +159,10 @@ def _check_relations(config: dict, source: str) -> None:
         for task, carriers in synthetic["concepts"].items():
             total = sum(carriers.values())
             if total < max(2, high if task == "multilabel" else 2):
-                fail(f"{key}.concepts.{task}", f"{total} concepts are too few (need at least 2 and at least concepts_per_clip max)")
+                fail(
+                    f"{key}.concepts.{task}",
+                    f"{total} concepts are too few (need at least 2 and at least concepts_per_clip max)",
+                )
 
 
 def _check_patches(model: dict, features: dict, key: str, fail) -> None:
@@ -154,9 +170,15 @@ def _check_patches(model: dict, features: dict, key: str, fail) -> None:
     t, h, w = sizes["tubelet"]
     video = features["video"]
     if video["num_frames"] % t or video["crop_size"] % h or video["crop_size"] % w:
-        fail(f"{key}.tubelet", f"{sizes['tubelet']} does not tile the {video['num_frames']} frames x {video['crop_size']}px crop of features.video")
+        fail(
+            f"{key}.tubelet",
+            f"{sizes['tubelet']} does not tile the {video['num_frames']} frames x {video['crop_size']}px crop of features.video",
+        )
     if features["audio"]["n_mels"] % sizes["audio_patch"][0]:
-        fail(f"{key}.audio_patch", f"{sizes['audio_patch'][0]} mel rows do not tile features.audio.n_mels = {features['audio']['n_mels']}")
+        fail(
+            f"{key}.audio_patch",
+            f"{sizes['audio_patch'][0]} mel rows do not tile features.audio.n_mels = {features['audio']['n_mels']}",
+        )
 
 
 def load_config(paths: Iterable[str | Path]) -> dict:
@@ -211,11 +233,18 @@ def deep_merge(base: dict, update: dict) -> dict:
 # features, an experiment for curriculum and pretrain.
 def stage_spec(stage: str, config: dict, key: str) -> dict[str, Any]:
     if stage in ("pretrain", "curriculum"):
-        spec = {"seed": config["seed"], "features": _model_features(config["features"]), **experiment_settings(config, key)}
+        spec = {
+            "seed": config["seed"],
+            "features": _model_features(config["features"]),
+            **experiment_settings(config, key),
+        }
         if stage == "curriculum":  # the warm-up is plain VATT: these settings do not change it
             spec["pretrain"] = {k: v for k, v in spec["pretrain"].items() if k != "harmonization"}
-            spec["pretrain"]["curriculum"] = {k: v for k, v in spec["pretrain"]["curriculum"].items()
-                                              if k not in ("enabled", "start_fraction", "full_at")}
+            spec["pretrain"]["curriculum"] = {
+                k: v
+                for k, v in spec["pretrain"]["curriculum"].items()
+                if k not in ("enabled", "start_fraction", "full_at")
+            }
         return spec
     dataset = key
     if dataset not in config["datasets"]:
@@ -234,16 +263,28 @@ METHODS = ("lp", "ft", "masd", "wiseft")
 _METHOD_KEYS = {"lp": ("lp",), "ft": ("ft",), "masd": ("ft", "masd", "distill"), "wiseft": ("wiseft",)}
 
 
-def study_spec(stage: str, config: dict, task: str | None = None, method: str | None = None) -> dict[str, Any]:
+def study_spec(
+    stage: str, config: dict, task: str | None = None, method: str | None = None
+) -> dict[str, Any]:
     """What an embed / finetune / evaluate / report job depends on (besides its input files)."""
     study = config["study"]
     if stage == "report":
-        return {"seed": config["seed"], "experiments": sorted(config["experiments"]),
-                "tasks": study["tasks"], "wiseft": study["wiseft"]}
+        return {
+            "seed": config["seed"],
+            "experiments": sorted(config["experiments"]),
+            "tasks": study["tasks"],
+            "wiseft": study["wiseft"],
+        }
     if task not in study["tasks"]:
-        raise MmrobustError(f"config: study.tasks.{task}: no such task (configured: {', '.join(sorted(study['tasks']))})")
-    spec = {"seed": config["seed"], "features": _model_features(config["features"]), "task": study["tasks"][task],
-            "batch_size": study["batch_size"]}
+        raise MmrobustError(
+            f"config: study.tasks.{task}: no such task (configured: {', '.join(sorted(study['tasks']))})"
+        )
+    spec = {
+        "seed": config["seed"],
+        "features": _model_features(config["features"]),
+        "task": study["tasks"][task],
+        "batch_size": study["batch_size"],
+    }
     if stage == "embed":
         return spec
     if method not in METHODS:
@@ -269,23 +310,42 @@ def _model_features(features: dict) -> dict:
 
 def _spec_schema(stage: str) -> dict:
     schema = copy.deepcopy(load_schema("config.schema.yaml"))
-    study = {key: {"$ref": f"#/$defs/study/properties/{key}"} for key in ("lp", "ft", "masd", "wiseft", "distill", "validation_fraction", "batch_size")}
+    study = {
+        key: {"$ref": f"#/$defs/study/properties/{key}"}
+        for key in ("lp", "ft", "masd", "wiseft", "distill", "validation_fraction", "batch_size")
+    }
     task = {"$ref": "#/$defs/study/properties/tasks/additionalProperties"}
-    model_inputs = {"seed": {"$ref": "#/$defs/seed"}, "features": {"$ref": "#/$defs/features"}, "task": task, "batch_size": study["batch_size"]}
+    model_inputs = {
+        "seed": {"$ref": "#/$defs/seed"},
+        "features": {"$ref": "#/$defs/features"},
+        "task": task,
+        "batch_size": study["batch_size"],
+    }
     if stage in ("embed", "finetune", "evaluate"):
-        properties = {**model_inputs, **({} if stage == "embed" else {"method": {"enum": list(METHODS)}}),
-                      **({k: v for k, v in study.items() if k != "batch_size"} if stage != "embed" else {})}
+        properties = {
+            **model_inputs,
+            **({} if stage == "embed" else {"method": {"enum": list(METHODS)}}),
+            **({k: v for k, v in study.items() if k != "batch_size"} if stage != "embed" else {}),
+        }
         schema.update(properties=properties, required=sorted(model_inputs), additionalProperties=False)
         return schema
     if stage == "report":
-        properties = {"seed": {"$ref": "#/$defs/seed"}, "experiments": {"type": "array", "items": {"type": "string"}},
-                      "tasks": {"$ref": "#/$defs/study/properties/tasks"}, "wiseft": study["wiseft"]}
+        properties = {
+            "seed": {"$ref": "#/$defs/seed"},
+            "experiments": {"type": "array", "items": {"type": "string"}},
+            "tasks": {"$ref": "#/$defs/study/properties/tasks"},
+            "wiseft": study["wiseft"],
+        }
         schema.update(properties=properties, required=sorted(properties), additionalProperties=False)
         return schema
     properties = {
         "download": {"seed": {"$ref": "#/$defs/seed"}, "dataset": {"$ref": "#/$defs/dataset"}},
         "features": {"features": {"$ref": "#/$defs/features"}},
-        "pretrain": {"seed": {"$ref": "#/$defs/seed"}, "features": {"$ref": "#/$defs/features"}, "pretrain": {"$ref": "#/$defs/pretrain"}},
+        "pretrain": {
+            "seed": {"$ref": "#/$defs/seed"},
+            "features": {"$ref": "#/$defs/features"},
+            "pretrain": {"$ref": "#/$defs/pretrain"},
+        },
     }[stage if stage != "curriculum" else "pretrain"]
     schema.update(properties=properties, required=sorted(properties), additionalProperties=False)
     return schema
@@ -300,7 +360,13 @@ def parse_spec(stage: str, text: str) -> dict[str, Any]:
     if not isinstance(spec, dict):
         raise MmrobustError("--spec: <top level>: expected a JSON object")
     validate(spec, _spec_schema(stage), "--spec")
-    _check_relations({"features": spec.get("features", {}), "datasets": {"spec": spec["dataset"]} if "dataset" in spec else {}}, "--spec")
+    _check_relations(
+        {
+            "features": spec.get("features", {}),
+            "datasets": {"spec": spec["dataset"]} if "dataset" in spec else {},
+        },
+        "--spec",
+    )
     return spec
 
 

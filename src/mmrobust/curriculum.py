@@ -12,6 +12,7 @@ Pacing: at progress p = step / total_steps each batch is drawn uniformly, withou
         p = full_at on. Without a curriculum the pool is all N triplets (the same sampler).
 The draw at step s depends only on (seed, s): resuming at step s gives the same batches.
 """
+
 from __future__ import annotations
 
 import csv
@@ -32,9 +33,21 @@ def pool_fraction(progress: float, start: float, full_at: float) -> float:
     return 1.0 if full_at <= 0 else min(1.0, start + (1.0 - start) * progress / full_at)
 
 
-def batch_indices(step: int, total_steps: int, n: int, batch_size: int, seed: int,
-                  order: np.ndarray | None = None, start: float = 1.0, full_at: float = 1.0) -> np.ndarray:
-    size = n if order is None else max(min(batch_size, n), math.ceil(n * pool_fraction(step / max(1, total_steps), start, full_at)))
+def batch_indices(
+    step: int,
+    total_steps: int,
+    n: int,
+    batch_size: int,
+    seed: int,
+    order: np.ndarray | None = None,
+    start: float = 1.0,
+    full_at: float = 1.0,
+) -> np.ndarray:
+    size = (
+        n
+        if order is None
+        else max(min(batch_size, n), math.ceil(n * pool_fraction(step / max(1, total_steps), start, full_at)))
+    )
     pool = np.arange(n) if order is None else np.asarray(order)[:size]
     pick = torch.randperm(size, generator=step_generator(seed, step, 1))[: min(batch_size, size)].numpy()
     return pool[pick]
@@ -58,8 +71,13 @@ def write_scores(path: Path, ids: list[str], scores: np.ndarray) -> None:
     order = curriculum_order(scores)
     rank = np.empty(len(ids), dtype=int)
     rank[order] = np.arange(len(ids))
-    atomic_write_text(path, csv_text(["id", "cosine", "rank"], (
-        [ids[i], "" if np.isnan(scores[i]) else f"{scores[i]:.6f}", rank[i]] for i in range(len(ids)))))
+    atomic_write_text(
+        path,
+        csv_text(
+            ["id", "cosine", "rank"],
+            ([ids[i], "" if np.isnan(scores[i]) else f"{scores[i]:.6f}", rank[i]] for i in range(len(ids))),
+        ),
+    )
 
 
 def curriculum_order(scores: np.ndarray) -> np.ndarray:
@@ -76,5 +94,7 @@ def read_scores(path: Path, ids: list[str]) -> np.ndarray:
         raise MmrobustError(f"{path}: curriculum scores not found (run the curriculum stage)") from None
     missing = [i for i in ids if i not in table]
     if missing:
-        raise MmrobustError(f"{path}: no score for {len(missing)} clip(s), e.g. {missing[0]!r}: scores are from other data")
+        raise MmrobustError(
+            f"{path}: no score for {len(missing)} clip(s), e.g. {missing[0]!r}: scores are from other data"
+        )
     return np.array([table[i] for i in ids])

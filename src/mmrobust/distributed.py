@@ -6,6 +6,7 @@ MMROBUST_DISTRIBUTED=slurm (then SLURM_PROCID / SLURM_NTASKS / SLURM_LOCALID; th
 multi-task allocation also has SLURM_NTASKS, hence the explicit switch). MASTER_ADDR and MASTER_PORT
 come from the launcher. Each rank takes a contiguous slice of every global batch; rank 0 alone writes.
 """
+
 from __future__ import annotations
 
 import os
@@ -35,7 +36,9 @@ class World:
     def shard(self, n: int, what: str) -> slice:
         """This rank's contiguous part of a global batch of n; equal parts so that gathers line up."""
         if n % self.size:
-            raise MmrobustError(f"{what}: a batch of {n} does not split over {self.size} processes (make it a multiple)")
+            raise MmrobustError(
+                f"{what}: a batch of {n} does not split over {self.size} processes (make it a multiple)"
+            )
         per = n // self.size
         return slice(self.rank * per, (self.rank + 1) * per)
 
@@ -81,7 +84,9 @@ def world_from_env(env: Mapping[str, str] = os.environ) -> World:
     try:
         rank, size, local = (int(env[k]) for k in keys)
     except (KeyError, ValueError) as exc:
-        raise MmrobustError(f"distributed launch: environment variable {exc} missing or not an integer") from None
+        raise MmrobustError(
+            f"distributed launch: environment variable {exc} missing or not an integer"
+        ) from None
     if size > 1 and not {"MASTER_ADDR", "MASTER_PORT"} <= env.keys():
         raise MmrobustError("distributed launch: MASTER_ADDR and MASTER_PORT must be set by the launcher")
     return World(rank, size, local)
@@ -102,6 +107,8 @@ def shutdown() -> None:
         dist.destroy_process_group()
 
 
-def to_device(tensors: dict[str, torch.Tensor] | None, device: torch.device) -> dict[str, torch.Tensor] | None:
+def to_device(
+    tensors: dict[str, torch.Tensor] | None, device: torch.device
+) -> dict[str, torch.Tensor] | None:
     """Copies that overlap with compute when the source is pinned."""
     return None if tensors is None else {k: v.to(device, non_blocking=True) for k, v in tensors.items()}

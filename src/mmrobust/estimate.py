@@ -7,6 +7,7 @@ context length x 4 bytes) in tar shards of `features.shard_size`. The frame size
 known before download: YouTube videos are taken as 16:9, ILSVRC images as 4:3 (500 x 375).
 Compute: hours of media to decode, and the pretraining steps of every experiment.
 """
+
 from __future__ import annotations
 
 import io
@@ -18,11 +19,11 @@ import numpy as np
 from tabulate import tabulate
 
 from .config import experiment_settings
+from .data.catalog import ClipRequest, catalog_settings, requests
+from .data.decode import scaled_size
 from .errors import MmrobustError
 from .features.audio import n_frames
-from .features.decode import scaled_size
 from .features.shards import ARRAY_KEYS
-from .data.catalog import ClipRequest, catalog_settings, requests
 
 BLOCK, RECORD = 512, 512 * 20  # tar blocks; tarfile pads an archive to whole records
 FRAME = {"imagenet_captions": (500, 375)}  # assumed source frame (width, height); YouTube: 16:9
@@ -33,7 +34,9 @@ TABLE = {"tablefmt": "github", "disable_numparse": True}
 
 def npy_bytes(shape: tuple[int, ...], dtype: str) -> int:
     header = io.BytesIO()
-    np.lib.format.write_array_header_1_0(header, {"descr": np.dtype(dtype).str, "fortran_order": False, "shape": shape})
+    np.lib.format.write_array_header_1_0(
+        header, {"descr": np.dtype(dtype).str, "fortran_order": False, "shape": shape}
+    )
     return len(header.getvalue()) + math.prod(shape) * np.dtype(dtype).itemsize
 
 
@@ -45,9 +48,11 @@ def array_layout(features: dict, frame: tuple[int, int]) -> dict[str, tuple[tupl
     """(shape, dtype) of each modality's array, as the features stage stores it."""
     video, audio = features["video"], features["audio"]
     width, height = scaled_size(*frame, video["stored_short_side"])
-    return {"video": ((video["num_frames"], height, width, 3), "uint8"),
-            "audio": ((audio["n_mels"], n_frames(audio)), "float16"),
-            "text": ((features["text"]["context_length"],), "int32")}
+    return {
+        "video": ((video["num_frames"], height, width, 3), "uint8"),
+        "audio": ((audio["n_mels"], n_frames(audio)), "float16"),
+        "text": ((features["text"]["context_length"],), "int32"),
+    }
 
 
 def array_members(layout: dict[str, tuple[tuple[int, ...], str]]) -> dict[str, int]:
@@ -57,13 +62,20 @@ def array_members(layout: dict[str, tuple[tuple[int, ...], str]]) -> dict[str, i
 
 def sample_bytes(request: ClipRequest, members: dict[str, int], modalities: list[str]) -> int:
     """The clip's tar members: its JSON header (id, split, labels, modalities) and its arrays."""
-    header = {"id": request.id, "split": request.split, "labels": list(request.labels), "modalities": modalities}
-    return member_bytes(len(json.dumps(header, sort_keys=True).encode())) + sum(members[key] for key in modalities)
+    header = {
+        "id": request.id,
+        "split": request.split,
+        "labels": list(request.labels),
+        "modalities": modalities,
+    }
+    return member_bytes(len(json.dumps(header, sort_keys=True).encode())) + sum(
+        members[key] for key in modalities
+    )
 
 
 def shard_bytes(samples: list[int], shard_size: int) -> int:
     """Tar shards of `shard_size` samples: members, the two end blocks, padding to whole records."""
-    chunks = [samples[i:i + shard_size] for i in range(0, len(samples), shard_size)]
+    chunks = [samples[i : i + shard_size] for i in range(0, len(samples), shard_size)]
     return sum(-(-(sum(chunk) + 2 * BLOCK) // RECORD) * RECORD for chunk in chunks)
 
 
@@ -87,19 +99,34 @@ def split_rows(found: list[ClipRequest], features: dict, fmt: str) -> list[list]
     rows = []
     for split, clips in sorted(per_split.items()):
         spans = [r.end - r.start for r in clips if r.start is not None and r.end is not None]
-        rows.append([split, len(clips), sum(bool(r.text) for r in clips), len(spans), sum(spans) / 3600,
-                     -(-len(clips) // features["shard_size"]),
-                     shard_bytes([sample_bytes(r, members, [k for k in keys if k != "text" or r.text]) for r in clips],
-                                 features["shard_size"])])
+        rows.append(
+            [
+                split,
+                len(clips),
+                sum(bool(r.text) for r in clips),
+                len(spans),
+                sum(spans) / 3600,
+                -(-len(clips) // features["shard_size"]),
+                shard_bytes(
+                    [sample_bytes(r, members, [k for k in keys if k != "text" or r.text]) for r in clips],
+                    features["shard_size"],
+                ),
+            ]
+        )
     rows.append(["total", *(sum(column) for column in list(zip(*rows))[1:])])
-    return [[name, clips, text, span, f"{hours:.2f}", shards, human(size)] for name, clips, text, span, hours, shards, size in rows]
+    return [
+        [name, clips, text, span, f"{hours:.2f}", shards, human(size)]
+        for name, clips, text, span, hours, shards, size in rows
+    ]
 
 
 def estimate(config: dict, dataset: str | None = None) -> str:
     """The report as text (Markdown tables); the same config and catalogs give the same bytes."""
     features = config["features"]
     if dataset is not None and dataset not in config["datasets"]:
-        raise MmrobustError(f"config: datasets.{dataset}: no such dataset (configured: {', '.join(sorted(config['datasets']))})")
+        raise MmrobustError(
+            f"config: datasets.{dataset}: no such dataset (configured: {', '.join(sorted(config['datasets']))})"
+        )
     names = [dataset] if dataset else sorted(n for n, d in config["datasets"].items() if "catalog" in d)
     blocks, counts = [], {}
     for name in names:
@@ -107,11 +134,19 @@ def estimate(config: dict, dataset: str | None = None) -> str:
         found = requests(config["datasets"][name])
         counts[name] = Counter(r.split for r in found)
         layout = array_layout(features, FRAME.get(fmt, YOUTUBE_FRAME))
-        per_clip = ", ".join(f"{key} {'x'.join(map(str, layout[key][0]))} {layout[key][1]} = {human(npy_bytes(*layout[key]))}"
-                             for key in arrays_of(fmt))
-        blocks.append(f"## {name} (catalog {fmt})\n\nper clip: {per_clip}\n\n" + tabulate(
-            split_rows(found, features, fmt), ["split", "clips", "with text", "with span", "hours", "shards", "features"],
-            colalign=("left",) + ("right",) * 6, **TABLE))
+        per_clip = ", ".join(
+            f"{key} {'x'.join(map(str, layout[key][0]))} {layout[key][1]} = {human(npy_bytes(*layout[key]))}"
+            for key in arrays_of(fmt)
+        )
+        blocks.append(
+            f"## {name} (catalog {fmt})\n\nper clip: {per_clip}\n\n"
+            + tabulate(
+                split_rows(found, features, fmt),
+                ["split", "clips", "with text", "with span", "hours", "shards", "features"],
+                colalign=("left",) + ("right",) * 6,
+                **TABLE,
+            )
+        )
     return "\n\n".join([*blocks, _pretrain_steps(config, counts)]).rstrip() + "\n"
 
 
@@ -122,9 +157,21 @@ def _pretrain_steps(config: dict, counts: dict[str, Counter]) -> str:
         pre = experiment_settings(config, name)["pretrain"]
         clips = counts.get(pre["dataset"], {}).get(pre["split"])
         if clips is not None:
-            rows.append([name, f"{pre['dataset']}/{pre['split']}", clips, pre["epochs"], pre["batch_size"],
-                         math.ceil(pre["epochs"] * clips / pre["batch_size"])])
+            rows.append(
+                [
+                    name,
+                    f"{pre['dataset']}/{pre['split']}",
+                    clips,
+                    pre["epochs"],
+                    pre["batch_size"],
+                    math.ceil(pre["epochs"] * clips / pre["batch_size"]),
+                ]
+            )
     if not rows:
         return ""
-    return "## pretraining\n\n" + tabulate(rows, ["experiment", "data", "clips", "epochs", "batch", "steps"],
-                                           colalign=("left", "left") + ("right",) * 4, **TABLE)
+    return "## pretraining\n\n" + tabulate(
+        rows,
+        ["experiment", "data", "clips", "epochs", "batch", "steps"],
+        colalign=("left", "left") + ("right",) * 4,
+        **TABLE,
+    )

@@ -1,12 +1,13 @@
 """Atomic writes and checksums: a crash never leaves a half-written output behind."""
+
 from __future__ import annotations
 
 import csv
 import hashlib
 import io
 import os
-import tarfile
 import shutil
+import tarfile
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path

@@ -14,6 +14,7 @@ The update is the plain batch gradient plus, per triplet, (g1' - g1) + (g2' - g2
 conflict it is exactly VATT's. Which space g lives in (the shared parameters, exactly, or the
 shared video representation, cheaply) is the caller's choice: see train/step.py.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -37,9 +38,13 @@ def pcgrad(g1: torch.Tensor, g2: torch.Tensor) -> tuple[torch.Tensor, torch.Tens
     return torch.where(conflict, new1, g1), torch.where(conflict, new2, g2)
 
 
-def gradvac(g1: torch.Tensor, g2: torch.Tensor, target: float | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def gradvac(
+    g1: torch.Tensor, g2: torch.Tensor, target: float | torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     phi = cosine(g1, g2)[:, None].clamp(-1.0, 1.0)
-    hat = torch.as_tensor(target, dtype=phi.dtype, device=phi.device).expand_as(phi).clamp(-0.999999, 0.999999)
+    hat = (
+        torch.as_tensor(target, dtype=phi.dtype, device=phi.device).expand_as(phi).clamp(-0.999999, 0.999999)
+    )
     n1, n2 = g1.norm(dim=-1, keepdim=True), g2.norm(dim=-1, keepdim=True)
     gain = hat * torch.sqrt(1 - phi**2) - phi * torch.sqrt(1 - hat**2)
     denom = torch.sqrt(1 - hat**2)
@@ -70,8 +75,13 @@ class Harmonizer:
         if self.method not in METHODS:
             raise ValueError(f"harmonization method must be one of {METHODS}, not {self.method!r}")
 
-    def __call__(self, g1: torch.Tensor, g2: torch.Tensor, mask: torch.Tensor | None = None,
-                 reduce: Callable[[torch.Tensor], torch.Tensor] = _no_reduce) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+    def __call__(
+        self,
+        g1: torch.Tensor,
+        g2: torch.Tensor,
+        mask: torch.Tensor | None = None,
+        reduce: Callable[[torch.Tensor], torch.Tensor] = _no_reduce,
+    ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
         """Realign rows of (N, P) pairs; returns new pairs and the step's statistics (0-d tensors)."""
         mask = torch.ones(len(g1), dtype=torch.bool, device=g1.device) if mask is None else mask
         before = cosine(g1, g2)
@@ -84,12 +94,22 @@ class Harmonizer:
         n1, n2 = torch.where(mask[:, None], n1, g1), torch.where(mask[:, None], n2, g2)
         after = cosine(n1, n2)
         zero = torch.zeros_like(before)
-        sums = reduce(torch.stack([torch.where(mask, before, zero).sum(), torch.where(mask, after, zero).sum(),
-                                   (mask & (before < 0)).sum().to(before.dtype), mask.sum().to(before.dtype)]))
+        sums = reduce(
+            torch.stack(
+                [
+                    torch.where(mask, before, zero).sum(),
+                    torch.where(mask, after, zero).sum(),
+                    (mask & (before < 0)).sum().to(before.dtype),
+                    mask.sum().to(before.dtype),
+                ]
+            )
+        )
         mean_before, mean_after, conflicts = sums[:3] / sums[3]  # NaN when no triplet has both pairs
         if self.method == "gradvac":
             target = torch.as_tensor(self.target, dtype=torch.float64, device=g1.device)
-            self.target = torch.where(sums[3] > 0, (1 - self.beta) * target + self.beta * mean_before.double(), target)
+            self.target = torch.where(
+                sums[3] > 0, (1 - self.beta) * target + self.beta * mean_before.double(), target
+            )
         return n1, n2, {"cos_before": mean_before, "cos_after": mean_after, "conflict_fraction": conflicts}
 
     def state_dict(self) -> dict:

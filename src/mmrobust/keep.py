@@ -15,6 +15,7 @@ A lock beside each stage's output (`.<name>.lock`, holding pid and host) makes a
 same output fail at once. It is a POSIX record lock: the kernel releases it when its holder dies
 (forked workers do not inherit it), so a stale lock file is taken over.
 """
+
 from __future__ import annotations
 
 import errno
@@ -36,6 +37,7 @@ KEPT = Path(".mmrobust") / "kept"
 
 
 # --- locks ---------------------------------------------------------------------------------
+
 
 def lock_path(out: Path) -> Path:
     return out.parent / f".{out.name}.lock"
@@ -60,7 +62,9 @@ def output_lock(out: str | os.PathLike) -> Iterator[None]:
                 time.sleep(0.05)
             os.close(fd)
             holder = holder or "another process"
-            raise MmrobustError(f"{out}: in use by {holder} (lock {path}); wait for it to finish or stop it") from None
+            raise MmrobustError(
+                f"{out}: in use by {holder} (lock {path}); wait for it to finish or stop it"
+            ) from None
         try:
             same = os.fstat(fd).st_ino == os.stat(path).st_ino
         except FileNotFoundError:
@@ -96,6 +100,7 @@ def is_locked(out: Path) -> bool:
 
 
 # --- kept outputs --------------------------------------------------------------------------
+
 
 def _key(path: Path) -> str:
     return hashlib.sha256(os.path.normpath(path).encode()).hexdigest()[:24]
@@ -157,11 +162,18 @@ def keep(outputs: Iterable[Path], record_of: Callable[[Path], dict | None], root
             _remove(entry)
             if exc.errno != errno.EXDEV:
                 raise
-            print(f"mmrobust: warning: {out} is on another file system than {root}: not kept, so a failed "
-                  f"rerun loses it", file=sys.stderr)
+            print(
+                f"mmrobust: warning: {out} is on another file system than {root}: not kept, so a failed "
+                f"rerun loses it",
+                file=sys.stderr,
+            )
             continue
-        (entry / "record.json").write_text(json.dumps({"record": record_of(out)}, sort_keys=True), encoding="utf-8")
-        (entry / "path").write_text(os.path.normpath(out) + "\n", encoding="utf-8")  # last: the entry is complete
+        (entry / "record.json").write_text(
+            json.dumps({"record": record_of(out)}, sort_keys=True), encoding="utf-8"
+        )
+        (entry / "path").write_text(
+            os.path.normpath(out) + "\n", encoding="utf-8"
+        )  # last: the entry is complete
         count += 1
     return count
 

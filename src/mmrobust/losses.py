@@ -16,6 +16,7 @@ the scores keep their values, but only s_ii* carries gradient back into both of 
 Then d/dq_i of sum_j l_j^own equals d l_i^own / dq_i, so one backward pass of the summed own
 terms yields every triplet's gradient as a row (used by the realignment and the curriculum).
 """
+
 from __future__ import annotations
 
 import torch
@@ -39,19 +40,29 @@ def _scores(q: torch.Tensor, k: torch.Tensor, tau: float, own_side: str | None) 
     return (off + eye * diag[:, None, :]) / tau
 
 
-def mil_nce_terms(q: torch.Tensor, k: torch.Tensor, valid: torch.Tensor, candidates: torch.Tensor | None = None,
-                  tau: float = TEMPERATURE, own: bool = False) -> torch.Tensor:
+def mil_nce_terms(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    valid: torch.Tensor,
+    candidates: torch.Tensor | None = None,
+    tau: float = TEMPERATURE,
+    own: bool = False,
+) -> torch.Tensor:
     """Per-clip terms l_i (B,), zero where invalid. q: (B, D); k: (B, K, D) or (B, D); candidates: (B, K) bool."""
     if k.dim() == 2:
         k = k[:, None, :]
     batch, count = k.shape[:2]
     cand = torch.ones(batch, count, dtype=torch.bool, device=q.device) if candidates is None else candidates
     cand = cand & valid[:, None]
-    allowed = valid[:, None, None] & cand[None, :, :]  # [i, j, c]: query i valid, candidate c of clip j usable
+    allowed = (
+        valid[:, None, None] & cand[None, :, :]
+    )  # [i, j, c]: query i valid, candidate c of clip j usable
     terms = []
     for side in ("q", "k"):
         s = _scores(q, k, tau, side if own else None).masked_fill(~allowed, NEG)
-        positives = torch.logsumexp(s.diagonal(dim1=0, dim2=1).T.masked_fill(~cand, NEG), 1)  # s_iic, c in P(i)
+        positives = torch.logsumexp(
+            s.diagonal(dim1=0, dim2=1).T.masked_fill(~cand, NEG), 1
+        )  # s_iic, c in P(i)
         # q -> k: query i against every candidate of every clip; k -> q: clip i's candidates against every query
         everything = s.flatten(1) if side == "q" else s.permute(1, 2, 0).flatten(1)
         terms.append(torch.logsumexp(everything, 1) - positives)
@@ -59,7 +70,9 @@ def mil_nce_terms(q: torch.Tensor, k: torch.Tensor, valid: torch.Tensor, candida
     return torch.where(valid & (valid.sum() > 1), out, torch.zeros_like(out))
 
 
-def nce_terms(q: torch.Tensor, k: torch.Tensor, valid: torch.Tensor, tau: float = TEMPERATURE, own: bool = False) -> torch.Tensor:
+def nce_terms(
+    q: torch.Tensor, k: torch.Tensor, valid: torch.Tensor, tau: float = TEMPERATURE, own: bool = False
+) -> torch.Tensor:
     """Symmetric NCE (VATT video-audio): MIL-NCE with one candidate per clip."""
     return mil_nce_terms(q, k, valid, None, tau, own)
 

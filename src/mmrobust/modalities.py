@@ -1,4 +1,5 @@
 """Modality sets in the canonical V, A, T order: `VAT`, `VA`, `VT`, `AT`, `V`, `A`, `T` (design.md)."""
+
 from __future__ import annotations
 
 LETTERS = {"V": "video", "A": "audio", "T": "text"}

@@ -1,4 +1,5 @@
 """Ordered parallel map with a progress bar: results come back in input order whatever the worker count."""
+
 from __future__ import annotations
 
 import multiprocessing as mp
@@ -10,9 +11,15 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
-def ordered_map(fn: Callable[[T], R], items: Sequence[T], workers: int, desc: str,
-                initializer: Callable[..., None] | None = None, initargs: Iterable = (),
-                recycle_after: int | None = None) -> Iterator[R]:
+def ordered_map(
+    fn: Callable[[T], R],
+    items: Sequence[T],
+    workers: int,
+    desc: str,
+    initializer: Callable[..., None] | None = None,
+    initargs: Iterable = (),
+    recycle_after: int | None = None,
+) -> Iterator[R]:
     """`map(fn, items)` over `workers` processes, in order, with a tqdm bar on stderr.
 
     With `recycle_after`, every worker is replaced after about that many items (bounding a
@@ -31,7 +38,9 @@ def ordered_map(fn: Callable[[T], R], items: Sequence[T], workers: int, desc: st
         chunk = max(1, min(16, len(items) // (8 * workers)))
         max_tasks = max(1, recycle_after // chunk) if recycle_after else None
         # fork is cheap here and inherits the parent's imports; the workers share nothing mutable.
-        with mp.get_context("fork").Pool(workers, initializer, tuple(initargs), maxtasksperchild=max_tasks) as pool:
+        with mp.get_context("fork").Pool(
+            workers, initializer, tuple(initargs), maxtasksperchild=max_tasks
+        ) as pool:
             for result in pool.imap(fn, items, chunksize=chunk):
                 yield result
                 bar.update()

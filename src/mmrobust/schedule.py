@@ -1,4 +1,5 @@
 """AdamW with the usual decay groups; learning rate: linear warm-up, then cosine decay to min_lr (per step)."""
+
 from __future__ import annotations
 
 import math
@@ -20,7 +21,9 @@ def decayed(name: str, param: torch.Tensor) -> bool:
 
 def adamw(model: torch.nn.Module, lr: float, weight_decay: float, betas=(0.9, 0.999)) -> torch.optim.AdamW:
     named = list(model.named_parameters())
-    groups = [{"params": [p for n, p in named if decayed(n, p)], "weight_decay": weight_decay},
-              {"params": [p for n, p in named if not decayed(n, p)], "weight_decay": 0.0}]
+    groups = [
+        {"params": [p for n, p in named if decayed(n, p)], "weight_decay": weight_decay},
+        {"params": [p for n, p in named if not decayed(n, p)], "weight_decay": 0.0},
+    ]
     fused = all(p.is_cuda for _, p in named)  # one kernel for the whole update on GPUs
     return torch.optim.AdamW(groups, lr=lr, betas=tuple(betas), fused=fused or None)

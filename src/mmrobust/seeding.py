@@ -1,5 +1,6 @@
 """Independent torch generators keyed by (seed, step, stream, ...): every random draw of training
 (batch sampling, augmentation, DropToken, fine-tuning batches) is a function of its key alone."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,7 +1,6 @@
 """A downstream task's clips, classes and targets; the validation part; the distillation set D_SD."""
-from __future__ import annotations
 
-from pathlib import Path
+from __future__ import annotations
 
 import numpy as np
 import torch
@@ -13,7 +12,9 @@ def class_names(rows: list[dict], splits: tuple[str, ...], source: str) -> list[
     """Sorted labels found in the task's splits: the classes of its head."""
     names = sorted({label for r in rows if r["split"] in splits for label in r["labels"].split(";") if label})
     if len(names) < 2:
-        raise MmrobustError(f"{source}: labels: splits {', '.join(splits)} have {len(names)} class(es); a task needs at least 2")
+        raise MmrobustError(
+            f"{source}: labels: splits {', '.join(splits)} have {len(names)} class(es); a task needs at least 2"
+        )
     return names
 
 
@@ -27,7 +28,9 @@ def targets(labels: list[list[str]], classes: list[str], kind: str) -> torch.Ten
         return out
     bad = [i for i, names in enumerate(labels) if len(names) != 1]
     if bad:
-        raise MmrobustError(f"singlelabel task: clip {bad[0]} has {len(labels[bad[0]])} labels, needs exactly 1")
+        raise MmrobustError(
+            f"singlelabel task: clip {bad[0]} has {len(labels[bad[0]])} labels, needs exactly 1"
+        )
     return torch.tensor([column[names[0]] for names in labels])
 
 
@@ -43,10 +46,16 @@ def validation_split(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np
 
 def distill_ids(rows: list[dict], split: str, size: int, seed: int, source: str) -> set[str]:
     """D_SD: a seeded random sample of `size` complete-modality clips of the (unlabeled) `split`."""
-    complete = sorted(r["id"] for r in rows if r["split"] == split and r["video"] == r["audio"] == r["text"] == "1")
+    complete = sorted(
+        r["id"] for r in rows if r["split"] == split and r["video"] == r["audio"] == r["text"] == "1"
+    )
     if not complete:
-        raise MmrobustError(f"{source}: split {split!r} has no clip with all three modalities (needed for D_SD)")
+        raise MmrobustError(
+            f"{source}: split {split!r} has no clip with all three modalities (needed for D_SD)"
+        )
     if size > len(complete):
-        raise MmrobustError(f"{source}: study.distill.size {size} is more than the {len(complete)} complete clips of split {split!r}")
+        raise MmrobustError(
+            f"{source}: study.distill.size {size} is more than the {len(complete)} complete clips of split {split!r}"
+        )
     picked = np.random.default_rng(seed).choice(len(complete), size, replace=False)
     return {complete[i] for i in picked}

@@ -3,6 +3,7 @@
 The 49 cells of the 7 x 7 matrix need only these three: E(x|M_E) is their mean (Eq. 7), so one
 pass per modality serves every M_E, every M_T's head and every frozen-encoder method.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -17,7 +18,9 @@ Embeddings = tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]  # (E_m (N,
 
 
 @torch.no_grad()
-def split_embeddings(encoder: torch.nn.Module, clips: ClipSet, batch_size: int, desc: str = "embed") -> Embeddings:
+def split_embeddings(
+    encoder: torch.nn.Module, clips: ClipSet, batch_size: int, desc: str = "embed"
+) -> Embeddings:
     """On the GPU when there is one (the encoder is moved there); the embeddings come back on the CPU."""
     encoder.eval().to(compute_device())
     chunks: dict[str, list] = {m: [] for m in MODALITIES}

@@ -12,13 +12,13 @@ losses and divides by the global batch size; DDP wraps the whole objective (one 
 covering Eq. 8's three passes) and averages, hence the factor world.size. Epochs have whole
 batches only (a partial last batch would not split evenly).
 """
+
 from __future__ import annotations
 
 import numpy as np
 import torch
-from tqdm import tqdm
-
 from torch.nn.parallel import DistributedDataParallel
+from tqdm import tqdm
 
 from ..distributed import World, to_device
 from ..evaluate.metrics import task_metric
@@ -34,15 +34,28 @@ from .objectives import distill_loss, task_loss
 def predict(model: Classifier, clips: ClipSet, idx: np.ndarray, subset: str, batch_size: int) -> torch.Tensor:
     model.eval()
     device = next(model.parameters()).device
-    out = [model(to_device(clips.batch(idx[i:i + batch_size], None, train=False), device), subset).float().cpu()
-           for i in range(0, len(idx), batch_size)]
+    out = [
+        model(to_device(clips.batch(idx[i : i + batch_size], None, train=False), device), subset)
+        .float()
+        .cpu()
+        for i in range(0, len(idx), batch_size)
+    ]
     return torch.cat(out)
 
 
-def masd_step_loss(model: Classifier, batch: dict, y: torch.Tensor, subset: str, kind: str,
-                   distill_batch: dict | None, weight: float, totals: tuple[int, int] | None = None) -> torch.Tensor:
+def masd_step_loss(
+    model: Classifier,
+    batch: dict,
+    y: torch.Tensor,
+    subset: str,
+    kind: str,
+    distill_batch: dict | None,
+    weight: float,
+    totals: tuple[int, int] | None = None,
+) -> torch.Tensor:
     """Eq. 8 on one task batch and one D_SD batch (None: the task loss alone, as in `ft`). With
     `totals` (the global task and D_SD batch sizes) the batches are one process's slices."""
+
     def average(loss_fn, *args, total):
         return loss_fn(*args, kind) if totals is None else loss_fn(*args, kind, "sum") / total
 
@@ -51,7 +64,9 @@ def masd_step_loss(model: Classifier, batch: dict, y: torch.Tensor, subset: str,
     if distill_batch is not None and rest:
         with torch.no_grad():
             teacher = model(distill_batch, subset)
-        loss = loss + weight * average(distill_loss, teacher, model(distill_batch, rest), total=totals and totals[1])
+        loss = loss + weight * average(
+            distill_loss, teacher, model(distill_batch, rest), total=totals and totals[1]
+        )
     return loss
 
 
@@ -66,9 +81,17 @@ class Objective(torch.nn.Module):
         return masd_step_loss(self.model, *args, **kwargs)
 
 
-def finetune(model: Classifier, clips: ClipSet, targets: torch.Tensor, kind: str, subset: str,
-             split: tuple[np.ndarray, np.ndarray], spec: dict, distill: ClipSet | None = None,
-             world: World = World()) -> tuple[dict, list[dict]]:
+def finetune(
+    model: Classifier,
+    clips: ClipSet,
+    targets: torch.Tensor,
+    kind: str,
+    subset: str,
+    split: tuple[np.ndarray, np.ndarray],
+    spec: dict,
+    distill: ClipSet | None = None,
+    world: World = World(),
+) -> tuple[dict, list[dict]]:
     """Train `model` in place; returns the best epoch's state dict and one row per epoch."""
     settings, batch_size, seed = spec["ft"], spec["batch_size"], spec["seed"]
     weight = spec["masd"]["distill_weight"] if distill is not None else 0.0
@@ -80,7 +103,11 @@ def finetune(model: Classifier, clips: ClipSet, targets: torch.Tensor, kind: str
     model.to(device)
     optimizer = adamw(model, settings["lr"], settings["weight_decay"])
     # A training set leaves parts unused (audio's tokenizer for M_T = V, say): DDP must look for them.
-    engine = DistributedDataParallel(Objective(model), find_unused_parameters=True) if world.active else Objective(model)
+    engine = (
+        DistributedDataParallel(Objective(model), find_unused_parameters=True)
+        if world.active
+        else Objective(model)
+    )
     stream = SUBSETS.index(subset)
     rows, best = [], None
     for epoch in range(settings["epochs"]):
@@ -89,28 +116,46 @@ def finetune(model: Classifier, clips: ClipSet, targets: torch.Tensor, kind: str
         # D_SD draws have their own stream, so ft and masd see the same task batches; M_T = M has no student.
         distill_generator = step_generator(seed, epoch, 20 + stream)
         use_distill = distill is not None and complement(subset) != "" and weight > 0
-        distill_order = torch.randperm(len(distill), generator=distill_generator).numpy() if use_distill else None
+        distill_order = (
+            torch.randperm(len(distill), generator=distill_generator).numpy() if use_distill else None
+        )
         model.train()
         for i in tqdm(range(per_epoch), desc=f"{subset} epoch {epoch + 1}", unit="step", leave=False):
             step = epoch * per_epoch + i
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate(step, total, settings["lr"], warmup)
-            idx = order[i * batch_size:(i + 1) * batch_size]
+            idx = order[i * batch_size : (i + 1) * batch_size]
             part = world.shard(len(idx), "study.batch_size")
             augment = clip_generators(seed, step, 30 + stream, range(part.start, part.stop))
             distill_batch = None
             if distill_order is not None:
                 picks = np.resize(np.roll(distill_order, -i * batch_size), batch_size)
-                distill_batch = to_device(distill.batch(picks[world.shard(len(picks), "study.batch_size")], None, train=False), device)
+                distill_batch = to_device(
+                    distill.batch(picks[world.shard(len(picks), "study.batch_size")], None, train=False),
+                    device,
+                )
             optimizer.zero_grad(set_to_none=True)
             with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda"):
-                loss = engine(to_device(clips.batch(idx[part], augment, train=True), device), targets[idx[part]].to(device), subset,
-                              kind, distill_batch, weight, (len(idx), batch_size) if world.active else None)
+                loss = engine(
+                    to_device(clips.batch(idx[part], augment, train=True), device),
+                    targets[idx[part]].to(device),
+                    subset,
+                    kind,
+                    distill_batch,
+                    weight,
+                    (len(idx), batch_size) if world.active else None,
+                )
             (loss * world.size).backward()
             optimizer.step()
-        metric = task_metric(kind, predict(model, clips, val_idx, subset, batch_size).numpy(), targets[val_idx].numpy())
+        metric = task_metric(
+            kind, predict(model, clips, val_idx, subset, batch_size).numpy(), targets[val_idx].numpy()
+        )
         rows.append({"train_set": subset, "candidate": f"epochs={epoch + 1}", "val_metric": metric})
         if best is None or metric > best[0]:
-            best = (metric, {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}, len(rows) - 1)
+            best = (
+                metric,
+                {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()},
+                len(rows) - 1,
+            )
     rows[best[2]]["selected"] = 1
     return best[1], rows

@@ -3,6 +3,7 @@
 Full-batch AdamW from a zero head for `steps` steps, for each weight decay of the grid; the one with
 the best validation metric (M_E = M_T: the modalities known at training time) is kept.
 """
+
 from __future__ import annotations
 
 import torch
@@ -13,8 +14,9 @@ from .model import represent
 from .objectives import task_loss
 
 
-def train_head(x: torch.Tensor, y: torch.Tensor, kind: str, num_classes: int, steps: int, lr: float,
-               weight_decay: float) -> nn.Linear:
+def train_head(
+    x: torch.Tensor, y: torch.Tensor, kind: str, num_classes: int, steps: int, lr: float, weight_decay: float
+) -> nn.Linear:
     head = nn.Linear(x.shape[1], num_classes)
     nn.init.zeros_(head.weight)
     nn.init.zeros_(head.bias)

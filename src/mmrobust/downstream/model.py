@@ -5,6 +5,7 @@
 A clip lacking a modality of m (AudioSet clips without audio, say) averages the ones it has; with
 none of them it gets the zero vector, so the head answers with its bias alone.
 """
+
 from __future__ import annotations
 
 import torch
@@ -28,10 +29,14 @@ def represent(embeddings: dict[str, torch.Tensor], has: dict[str, torch.Tensor],
 
 
 @torch.no_grad()
-def column(head: torch.nn.Module, embeddings: dict, has: dict, targets: torch.Tensor, kind: str, train_set: str) -> Matrix:
+def column(
+    head: torch.nn.Module, embeddings: dict, has: dict, targets: torch.Tensor, kind: str, train_set: str
+) -> Matrix:
     """p(M_E, train_set) for the 7 M_E, from the eval split's per-modality embeddings (Eq. 7 per M_E)."""
     y = targets.numpy()
-    return {(e, train_set): task_metric(kind, head(represent(embeddings, has, e)).numpy(), y) for e in SUBSETS}
+    return {
+        (e, train_set): task_metric(kind, head(represent(embeddings, has, e)).numpy(), y) for e in SUBSETS
+    }
 
 
 class Classifier(nn.Module):

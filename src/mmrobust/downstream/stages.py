@@ -5,6 +5,7 @@ set would pay the ~3.5 s Python + torch + timm start 224 times in the default st
 training sets are kept in a hidden folder beside the outputs, so a killed job resumes with the
 next set; the folder is keyed on the settings and the input files and removed on success.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -37,13 +38,19 @@ def run_embed(spec: dict, pretrained: Path, features_dir: Path, out: Path) -> No
     """The cache of a task: classes, and per split (train, eval) ids, targets, E_m and has_m."""
     task = spec["task"]
     encoder, _ = load_model(pretrained)
-    classes = class_names(read_index(features_dir), (task["train"], task["eval"]), f"{features_dir}/index.csv")
+    classes = class_names(
+        read_index(features_dir), (task["train"], task["eval"]), f"{features_dir}/index.csv"
+    )
     payload = {"classes": classes, "kind": task["kind"]}
     for part in ("train", "eval"):
         clips = ClipSet(features_dir, task[part], spec["features"])
         embeddings, has = split_embeddings(encoder, clips, spec["batch_size"], desc=f"embed {task[part]}")
-        payload[part] = {"ids": clips.ids, "targets": targets(clips.labels, classes, task["kind"]),
-                         "embeddings": embeddings, "has": has}
+        payload[part] = {
+            "ids": clips.ids,
+            "targets": targets(clips.labels, classes, task["kind"]),
+            "embeddings": embeddings,
+            "has": has,
+        }
     checkpoint.save(out, payload)
 
 
@@ -86,17 +93,37 @@ class CellStore:
             shutil.rmtree(self.root, ignore_errors=True)
 
 
-def run_finetune(spec: dict, pretrained: Path, embeddings: Path, out: Path, selection: Path,
-                 features_dir: Path | None = None, distill_dir: Path | None = None,
-                 lp_dir: Path | None = None, masd_dir: Path | None = None, world: World = World()) -> None:
+def run_finetune(
+    spec: dict,
+    pretrained: Path,
+    embeddings: Path,
+    out: Path,
+    selection: Path,
+    features_dir: Path | None = None,
+    distill_dir: Path | None = None,
+    lp_dir: Path | None = None,
+    masd_dir: Path | None = None,
+    world: World = World(),
+) -> None:
     """Write out/<M_T>.pt for the 7 training sets of `spec["method"]`, and the selection table
     (ft and masd train data-parallel over `world`; rank 0 writes)."""
     method = spec["method"]
-    needed = {"ft": [features_dir, lp_dir], "masd": [features_dir, distill_dir, lp_dir], "wiseft": [lp_dir, masd_dir], "lp": []}[method]
+    needed = {
+        "ft": [features_dir, lp_dir],
+        "masd": [features_dir, distill_dir, lp_dir],
+        "wiseft": [lp_dir, masd_dir],
+        "lp": [],
+    }[method]
     if any(path is None for path in needed):
-        raise MmrobustError(f"finetune {method}: needs --features, --lp (ft, masd), --distill-features (masd), --masd (wiseft)")
+        raise MmrobustError(
+            f"finetune {method}: needs --features, --lp (ft, masd), --distill-features (masd), --masd (wiseft)"
+        )
     cache = _read_cache(embeddings)
-    inputs = [pretrained, embeddings] + [lp_dir / f"{t}.pt" for t in SUBSETS if lp_dir] + [masd_dir / f"{t}.pt" for t in SUBSETS if masd_dir]
+    inputs = (
+        [pretrained, embeddings]
+        + [lp_dir / f"{t}.pt" for t in SUBSETS if lp_dir]
+        + [masd_dir / f"{t}.pt" for t in SUBSETS if masd_dir]
+    )
     store = CellStore(out.parent / f".{out.name}.cells", spec, inputs, writer=world.main)
     train_cells = _train_cells(spec, cache, pretrained, features_dir, distill_dir, lp_dir, masd_dir, world)
     rows = []
@@ -109,8 +136,21 @@ def run_finetune(spec: dict, pretrained: Path, embeddings: Path, out: Path, sele
         if world.main:
             checkpoint.save(out / f"{subset}.pt", cell)
     if world.main:
-        atomic_write_text(selection, csv_text(SELECTION_FIELDS, (
-            [r["train_set"], r["candidate"], f"{r['val_metric']:.6f}" if "val_metric" in r else "", r.get("selected", 0)] for r in rows)))
+        atomic_write_text(
+            selection,
+            csv_text(
+                SELECTION_FIELDS,
+                (
+                    [
+                        r["train_set"],
+                        r["candidate"],
+                        f"{r['val_metric']:.6f}" if "val_metric" in r else "",
+                        r.get("selected", 0),
+                    ]
+                    for r in rows
+                ),
+            ),
+        )
     world.barrier()
     store.clear()
 
@@ -121,22 +161,35 @@ def _train_cells(spec, cache, pretrained, features_dir, distill_dir, lp_dir, mas
     meta = {"method": method, "classes": cache["classes"], "kind": kind}
     split = validation_split(len(cache["train"]["ids"]), spec["validation_fraction"], seed)
     if method == "lp":
+
         def train(subset):
             head, rows = fit(cache, subset, split[0], split[1], spec["lp"])
             return {**meta, "train_set": subset, "head": head.state_dict(), "selection": rows}
+
         return train
     if method == "wiseft":
         alpha = spec["wiseft"]["alpha"]
 
         def train(subset):
             lp = _lp_classifier(pretrained, lp_dir / f"{subset}.pt")
-            theta = interpolate(lp.state_dict(), checkpoint.read(masd_dir / f"{subset}.pt")["state_dict"], alpha)
-            return {**meta, "train_set": subset, "model_config": lp.cfg.to_dict(), "state_dict": theta, "alpha": alpha,
-                    "selection": [{"train_set": subset, "candidate": f"alpha={alpha:g}", "selected": 1}]}
+            theta = interpolate(
+                lp.state_dict(), checkpoint.read(masd_dir / f"{subset}.pt")["state_dict"], alpha
+            )
+            return {
+                **meta,
+                "train_set": subset,
+                "model_config": lp.cfg.to_dict(),
+                "state_dict": theta,
+                "alpha": alpha,
+                "selection": [{"train_set": subset, "candidate": f"alpha={alpha:g}", "selected": 1}],
+            }
+
         return train
     clips = ClipSet(features_dir, spec["task"]["train"], spec["features"])
     if clips.ids != cache["train"]["ids"]:
-        raise MmrobustError(f"{features_dir}: the clips of split {spec['task']['train']!r} differ from the embeddings' (rerun embed)")
+        raise MmrobustError(
+            f"{features_dir}: the clips of split {spec['task']['train']!r} differ from the embeddings' (rerun embed)"
+        )
     distill = None
     if method == "masd":
         d = spec["distill"]
@@ -145,8 +198,17 @@ def _train_cells(spec, cache, pretrained, features_dir, distill_dir, lp_dir, mas
 
     def train(subset):
         model = _lp_classifier(pretrained, lp_dir / f"{subset}.pt")
-        state, rows = finetune(model, clips, cache["train"]["targets"], kind, subset, split, spec, distill, world)
-        return {**meta, "train_set": subset, "model_config": model.cfg.to_dict(), "state_dict": state, "selection": rows}
+        state, rows = finetune(
+            model, clips, cache["train"]["targets"], kind, subset, split, spec, distill, world
+        )
+        return {
+            **meta,
+            "train_set": subset,
+            "model_config": model.cfg.to_dict(),
+            "state_dict": state,
+            "selection": rows,
+        }
+
     return train
 
 
@@ -159,9 +221,17 @@ def _lp_classifier(pretrained: Path, head_path: Path) -> Classifier:
     return model
 
 
-def run_evaluate(spec: dict, embeddings: Path, models_dir: Path, out: Path, features_dir: Path | None = None,
-                 sweep: Path | None = None, pretrained: Path | None = None, lp_dir: Path | None = None,
-                 masd_dir: Path | None = None) -> None:
+def run_evaluate(
+    spec: dict,
+    embeddings: Path,
+    models_dir: Path,
+    out: Path,
+    features_dir: Path | None = None,
+    sweep: Path | None = None,
+    pretrained: Path | None = None,
+    lp_dir: Path | None = None,
+    masd_dir: Path | None = None,
+) -> None:
     """The 7 x 7 matrix of one method; for wiseft also the α sweep."""
     cache = _read_cache(embeddings)
     y, kind, method = cache["eval"]["targets"], cache["kind"], spec["method"]
@@ -174,13 +244,19 @@ def run_evaluate(spec: dict, embeddings: Path, models_dir: Path, out: Path, feat
         write_matrix(out, matrix)
         return
     if features_dir is None:
-        raise MmrobustError(f"evaluate {method}: needs --features (the eval split is encoded by each fine-tuned model)")
+        raise MmrobustError(
+            f"evaluate {method}: needs --features (the eval split is encoded by each fine-tuned model)"
+        )
     clips = ClipSet(features_dir, spec["task"]["eval"], spec["features"])
     if clips.ids != cache["eval"]["ids"]:
-        raise MmrobustError(f"{features_dir}: the clips of split {spec['task']['eval']!r} differ from the embeddings' (rerun embed)")
+        raise MmrobustError(
+            f"{features_dir}: the clips of split {spec['task']['eval']!r} differ from the embeddings' (rerun embed)"
+        )
 
     def evaluate(model: Classifier, subset: str) -> dict:
-        embeddings, has = split_embeddings(model.encoder, clips, spec["batch_size"], desc=f"{method} {subset}")
+        embeddings, has = split_embeddings(
+            model.encoder, clips, spec["batch_size"], desc=f"{method} {subset}"
+        )
         return column(model.head, embeddings, has, y, kind, subset)
 
     for subset in SUBSETS:
@@ -188,7 +264,15 @@ def run_evaluate(spec: dict, embeddings: Path, models_dir: Path, out: Path, feat
     if method == "wiseft":
         if None in (sweep, pretrained, lp_dir, masd_dir):
             raise MmrobustError("evaluate wiseft: needs --sweep, --pretrained, --lp and --masd")
-        _sweep(spec["wiseft"]["sweep"], {spec["wiseft"]["alpha"]: matrix}, evaluate, sweep, pretrained, lp_dir, masd_dir)
+        _sweep(
+            spec["wiseft"]["sweep"],
+            {spec["wiseft"]["alpha"]: matrix},
+            evaluate,
+            sweep,
+            pretrained,
+            lp_dir,
+            masd_dir,
+        )
     write_matrix(out, matrix)
 
 
@@ -205,7 +289,11 @@ def _sweep(alphas, known: dict, evaluate, out: Path, pretrained: Path, lp_dir: P
             result = {}
             for subset in SUBSETS:
                 model = _lp_classifier(pretrained, lp_dir / f"{subset}.pt")
-                model.load_state_dict(interpolate(model.state_dict(), checkpoint.read(masd_dir / f"{subset}.pt")["state_dict"], alpha))
+                model.load_state_dict(
+                    interpolate(
+                        model.state_dict(), checkpoint.read(masd_dir / f"{subset}.pt")["state_dict"], alpha
+                    )
+                )
                 result |= evaluate(model, subset)
         rows += [[f"{alpha:g}", t, e, f"{result[e, t]:.6f}"] for t in SUBSETS for e in SUBSETS]
     atomic_write_text(out, csv_text(["alpha", "train_set", "eval_set", "value"], rows))

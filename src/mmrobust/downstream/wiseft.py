@@ -5,6 +5,7 @@
 Written as torch.lerp(θ_lp, θ_masd, α), which returns the endpoints exactly at α = 0 and 1. Entries
 that are not floating point (integer counters) cannot be interpolated and come from the nearer end.
 """
+
 from __future__ import annotations
 
 import torch
@@ -12,9 +13,13 @@ import torch
 from ..errors import MmrobustError
 
 
-def interpolate(lp: dict[str, torch.Tensor], masd: dict[str, torch.Tensor], alpha: float) -> dict[str, torch.Tensor]:
+def interpolate(
+    lp: dict[str, torch.Tensor], masd: dict[str, torch.Tensor], alpha: float
+) -> dict[str, torch.Tensor]:
     if lp.keys() != masd.keys():
-        raise MmrobustError(f"wiseft: the state dicts differ in their entries ({sorted(lp.keys() ^ masd.keys())[:3]} ...)")
+        raise MmrobustError(
+            f"wiseft: the state dicts differ in their entries ({sorted(lp.keys() ^ masd.keys())[:3]} ...)"
+        )
     if not 0.0 <= alpha <= 1.0:
         raise MmrobustError(f"wiseft: alpha {alpha} is outside [0, 1]")
     out = {}

@@ -1,4 +1,5 @@
 """The matrix p(M_E, M_T): one column per trained model, one row per evaluation set, as a CSV grid."""
+
 from __future__ import annotations
 
 import csv
@@ -11,7 +12,10 @@ from .robustness import Matrix
 
 
 def write_matrix(path: Path, matrix: Matrix) -> None:
-    atomic_write_text(path, csv_text(["eval_set", *SUBSETS], ([e, *(f"{matrix[e, t]:.6f}" for t in SUBSETS)] for e in SUBSETS)))
+    atomic_write_text(
+        path,
+        csv_text(["eval_set", *SUBSETS], ([e, *(f"{matrix[e, t]:.6f}" for t in SUBSETS)] for e in SUBSETS)),
+    )
 
 
 def read_matrix(path: Path) -> Matrix:

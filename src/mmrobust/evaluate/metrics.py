@@ -6,6 +6,7 @@ over the distinct score thresholds in decreasing order (tied scores enter togeth
 mean over classes of AP; a class with no positive in the evaluation set has no defined AP and is
 skipped (AudioSet's eval split lacks a few classes), and the count of skipped classes is returned.
 """
+
 from __future__ import annotations
 
 import numpy as np

@@ -7,6 +7,7 @@ A stratum restricts the eligible pairs; a training set with no eligible M_E drop
 stratum's means (e.g. M_T = V has no strict subset to go missing). The matrix is a dict
 {(M_E, M_T): p} over the canonical subsets.
 """
+
 from __future__ import annotations
 
 from typing import Callable
@@ -17,8 +18,8 @@ Matrix = dict[tuple[str, str], float]
 
 STRATA: dict[str, Callable[[set, set], bool]] = {
     "overall": lambda e, t: True,
-    "missing": lambda e, t: e < t,       # Missing-at-Test: M_E a strict subset of M_T
-    "added": lambda e, t: t < e,         # Added-at-Test: M_T a strict subset of M_E
+    "missing": lambda e, t: e < t,  # Missing-at-Test: M_E a strict subset of M_T
+    "added": lambda e, t: t < e,  # Added-at-Test: M_T a strict subset of M_E
     "transfer": lambda e, t: not e & t,  # Transferability: disjoint
 }
 
@@ -46,7 +47,10 @@ def strata(matrix: Matrix) -> dict[str, dict[str, float]]:
 
 def same_sets(matrix: Matrix) -> dict[int, float]:
     """Fig. 4: for k = 1, 2, 3, the mean of p(S, S) over the sets S of size k (M_T = M_E)."""
-    return {k: sum(matrix[s, s] for s in SUBSETS if len(s) == k) / sum(len(s) == k for s in SUBSETS) for k in (1, 2, 3)}
+    return {
+        k: sum(matrix[s, s] for s in SUBSETS if len(s) == k) / sum(len(s) == k for s in SUBSETS)
+        for k in (1, 2, 3)
+    }
 
 
 def shared(matrix: Matrix) -> dict[int, dict[str, float]]:

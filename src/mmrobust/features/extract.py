@@ -21,7 +21,7 @@ from ..errors import MmrobustError
 from ..fileio import atomic_write_text, csv_text, staged_dir
 from ..parallel import ordered_map
 from .audio import log_mel, n_frames
-from .decode import DecodeError, decode_audio, decode_frames, probe
+from ..data.decode import DecodeError, decode_audio, decode_frames, probe
 from .shards import ARRAY_KEYS, Sample, ShardWriter
 from .text import tokenize, tokenizer
 

@@ -2,6 +2,7 @@
 
 Writes go to a temporary file renamed into place, so a kill never leaves a torn checkpoint.
 """
+
 from __future__ import annotations
 
 import io
@@ -12,9 +13,9 @@ import torch
 
 from ..errors import MmrobustError
 from ..fileio import atomic_write_bytes
+from ..safeload import load_tensors
 from .config import ModelConfig
 from .vatt import create_model
-from ..safeload import load_tensors
 
 
 def save(path: str | os.PathLike, payload: dict) -> None:
@@ -37,7 +38,9 @@ def read(path: str | os.PathLike) -> dict:
     except FileNotFoundError:
         raise MmrobustError(f"{path}: checkpoint not found") from None
     if not isinstance(payload, dict):
-        raise MmrobustError(f"{path}: not an mmrobust checkpoint (holds a {type(payload).__name__}, not a dict)")
+        raise MmrobustError(
+            f"{path}: not an mmrobust checkpoint (holds a {type(payload).__name__}, not a dict)"
+        )
     return payload
 
 

@@ -13,6 +13,7 @@ attn.out_proj -> attn.proj, ln_2 -> norm2, mlp.c_fc -> mlp.fc1, mlp.c_proj -> ml
 copied: ln_pre, position embeddings of images (other geometry), projections. OpenAI's CLIP uses
 QuickGELU where timm blocks use GELU, so copied MLPs are an approximation there.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -22,28 +23,39 @@ import torch
 from ..errors import MmrobustError
 from ..safeload import load_tensors
 
-_BLOCK = {"ln_1": "norm1", "attn.in_proj_weight": "attn.qkv.weight", "attn.in_proj_bias": "attn.qkv.bias",
-          "attn.out_proj": "attn.proj", "ln_2": "norm2", "mlp.c_fc": "mlp.fc1", "mlp.c_proj": "mlp.fc2"}
+_BLOCK = {
+    "ln_1": "norm1",
+    "attn.in_proj_weight": "attn.qkv.weight",
+    "attn.in_proj_bias": "attn.qkv.bias",
+    "attn.out_proj": "attn.proj",
+    "ln_2": "norm2",
+    "mlp.c_fc": "mlp.fc1",
+    "mlp.c_proj": "mlp.fc2",
+}
 
 
 def _block_key(clip_key: str) -> str:
     for old, new in _BLOCK.items():
         if clip_key.startswith(old):
-            return new + clip_key[len(old):]
+            return new + clip_key[len(old) :]
     return clip_key
 
 
 def clip_targets(model, clip: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Our state-dict key -> the tensor taken from the CLIP state dict (before shape checks)."""
     ma = model.cfg.architecture == "ma"
-    towers = {"visual.transformer.resblocks.": ["backbone.blocks."] if ma else ["encoders.video.blocks.", "encoders.audio.blocks."]}
+    towers = {
+        "visual.transformer.resblocks.": ["backbone.blocks."]
+        if ma
+        else ["encoders.video.blocks.", "encoders.audio.blocks."]
+    }
     if not ma:
         towers["transformer.resblocks."] = ["encoders.text.blocks."]
     out: dict[str, torch.Tensor] = {}
     for key, value in clip.items():
         for prefix, targets in towers.items():
             if key.startswith(prefix):
-                index, _, rest = key[len(prefix):].partition(".")
+                index, _, rest = key[len(prefix) :].partition(".")
                 for target in targets:
                     out[f"{target}{index}.{_block_key(rest)}"] = value
     norms = {"visual.ln_post": ["backbone.norm"] if ma else ["encoders.video.norm", "encoders.audio.norm"]}
@@ -85,12 +97,14 @@ def read_clip(path: str | Path) -> dict[str, torch.Tensor]:
     except MmrobustError as exc:  # "<path>: refused ..." -> "<path>: init.path: refused ..."
         raise MmrobustError(f"{path}: init.path: {str(exc).removeprefix(f'{path}: ')}") from None
     except Exception as exc:  # a damaged safetensors file
-        raise MmrobustError(f"{path}: init.path: not a readable CLIP checkpoint ({type(exc).__name__}: {exc})") from None
+        raise MmrobustError(
+            f"{path}: init.path: not a readable CLIP checkpoint ({type(exc).__name__}: {exc})"
+        ) from None
     if isinstance(clip, dict) and isinstance(clip.get("state_dict"), dict):
         clip = clip["state_dict"]
     if not isinstance(clip, dict) or not clip or not all(isinstance(v, torch.Tensor) for v in clip.values()):
         raise MmrobustError(f"{path}: init.path: not a CLIP state dict (expected names -> tensors)")
-    return {(k[len("module."):] if str(k).startswith("module.") else k): v for k, v in clip.items()}
+    return {(k[len("module.") :] if str(k).startswith("module.") else k): v for k, v in clip.items()}
 
 
 def init_from_clip(model, path: str | Path) -> dict[str, list[str]]:
@@ -106,7 +120,9 @@ def init_from_clip(model, path: str | Path) -> dict[str, list[str]]:
             else:
                 skipped.append(key)
     if not copied:
-        raise MmrobustError(f"{path}: init.path: no CLIP tensor fits this model (CLIP width "
-                            f"{clip.get('visual.conv1.weight', torch.empty(0)).shape[:1]} vs model width {model.cfg.width})")
+        raise MmrobustError(
+            f"{path}: init.path: no CLIP tensor fits this model (CLIP width "
+            f"{clip.get('visual.conv1.weight', torch.empty(0)).shape[:1]} vs model width {model.cfg.width})"
+        )
     print(f"CLIP init from {Path(path).name}: {len(copied)} tensors copied, {len(skipped)} did not fit")
     return {"copied": sorted(copied), "skipped": sorted(skipped)}

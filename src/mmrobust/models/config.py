@@ -1,16 +1,10 @@
 """Model configs: named size presets (timm / open_clip style) plus the input shapes from `features`."""
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
 
-# tiny: CPU and tests. base: ViT-B/16 encoders as in the papers (VATT's 4x16x16 video tubelets,
-# seed 003's 16x16 spectrogram patches).
-PRESETS: dict[str, dict] = {
-    # tiny hashes CLIP's 49408 BPE ids into 4096 rows: the full table was 79% of its parameters
-    # (a 16 MB checkpoint per fine-tuned model); the synthetic captions use a few hundred ids.
-    "tiny": {"width": 64, "depth": 2, "heads": 2, "tubelet": [4, 14, 14], "audio_patch": [32, 32], "vocab_size": 4096},
-    "base": {"width": 768, "depth": 12, "heads": 12, "tubelet": [4, 16, 16], "audio_patch": [16, 16]},
-}
+from .presets import PRESETS  # noqa: F401  (re-exported: the presets' home is plain data)
 
 
 @dataclass(frozen=True)
@@ -48,7 +42,11 @@ def model_config(model: dict, features: dict) -> ModelConfig:
 
     settings = {**PRESETS[model["preset"]], **{k: v for k, v in model.items() if k != "preset"}}
     return ModelConfig(
-        num_frames=features["video"]["num_frames"], crop_size=features["video"]["crop_size"],
-        n_mels=features["audio"]["n_mels"], audio_frames=n_frames(features["audio"]),
-        context_length=features["text"]["context_length"], preset=model["preset"], **settings,
+        num_frames=features["video"]["num_frames"],
+        crop_size=features["video"]["crop_size"],
+        n_mels=features["audio"]["n_mels"],
+        audio_frames=n_frames(features["audio"]),
+        context_length=features["text"]["context_length"],
+        preset=model["preset"],
+        **settings,
     )

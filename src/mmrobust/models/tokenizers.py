@@ -1,4 +1,5 @@
 """Per-modality tokenizers, each with its own learned position encoding (modality-specific)."""
+
 from __future__ import annotations
 
 import torch

@@ -9,6 +9,7 @@ video-text losses meet in the same parameters. Heads (VATT):
 g_va->vt is a two-layer ReLU MLP, the others linear (our reading of VATT); the losses see the
 L2-normalised z. DropToken keeps a random (1 - drop_token) of the video and audio tokens in training.
 """
+
 from __future__ import annotations
 
 from typing import Sequence
@@ -33,10 +34,14 @@ class Encoder(nn.Module):
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
-        self.blocks = nn.ModuleList([Block(cfg.width, cfg.heads, cfg.mlp_ratio, qkv_bias=True) for _ in range(cfg.depth)])
+        self.blocks = nn.ModuleList(
+            [Block(cfg.width, cfg.heads, cfg.mlp_ratio, qkv_bias=True) for _ in range(cfg.depth)]
+        )
         self.norm = nn.LayerNorm(cfg.width)
 
-    def forward(self, tokens: torch.Tensor, agg: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, tokens: torch.Tensor, agg: torch.Tensor, valid: torch.Tensor | None = None
+    ) -> torch.Tensor:
         x = torch.cat([agg.expand(tokens.shape[0], -1, -1), tokens], dim=1)
         mask = None
         if valid is not None:  # keys that may be attended to: [AGG] and the non-padding tokens
@@ -63,7 +68,9 @@ class VATT(nn.Module):
             self.encoders = nn.ModuleDict({m: Encoder(cfg) for m in MODALITIES})
         self.head_v_va = nn.Linear(cfg.width, cfg.va_dim)
         self.head_a_va = nn.Linear(cfg.width, cfg.va_dim)
-        self.head_va_vt = nn.Sequential(nn.Linear(cfg.va_dim, cfg.va_dim), nn.ReLU(), nn.Linear(cfg.va_dim, cfg.vt_dim))
+        self.head_va_vt = nn.Sequential(
+            nn.Linear(cfg.va_dim, cfg.va_dim), nn.ReLU(), nn.Linear(cfg.va_dim, cfg.vt_dim)
+        )
         self.head_t_vt = nn.Linear(cfg.width, cfg.vt_dim)
         self.register_buffer("video_mean", torch.tensor(VIDEO_MEAN).view(1, 3, 1, 1, 1), persistent=False)
         self.register_buffer("video_std", torch.tensor(VIDEO_STD).view(1, 3, 1, 1, 1), persistent=False)
@@ -81,14 +88,18 @@ class VATT(nn.Module):
         return [n for n, _ in self.named_parameters() if n.startswith(tuple(prefixes))]
 
     def token_counts(self) -> dict[str, int]:
-        return {"video": self.video.pos_time.shape[0] * self.video.pos_space.shape[1], "audio": self.audio.pos.shape[1]}
+        return {
+            "video": self.video.pos_time.shape[0] * self.video.pos_space.shape[1],
+            "audio": self.audio.pos.shape[1],
+        }
 
     def sample_keep(self, generators: Sequence[torch.Generator]) -> dict[str, torch.Tensor] | None:
         """DropToken: sorted indices of the video and audio tokens each sample keeps (one generator per sample)."""
         return sample_keep(self.token_counts(), self.cfg.drop_token, generators)
 
-    def encode_modality(self, batch: dict[str, torch.Tensor], modality: str,
-                        keep: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
+    def encode_modality(
+        self, batch: dict[str, torch.Tensor], modality: str, keep: dict[str, torch.Tensor] | None = None
+    ) -> torch.Tensor:
         """Representation r_<modality> (B, width): each modality passes through the encoder alone."""
         valid = None
         if modality == "video":
@@ -102,7 +113,9 @@ class VATT(nn.Module):
             tokens = torch.gather(tokens, 1, idx[..., None].expand(-1, -1, tokens.shape[-1]))
         return self.encoder(modality)(tokens, self.agg[modality], valid)
 
-    def encode(self, batch: dict[str, torch.Tensor], keep: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
+    def encode(
+        self, batch: dict[str, torch.Tensor], keep: dict[str, torch.Tensor] | None = None
+    ) -> dict[str, torch.Tensor]:
         """Representations r_video, r_audio, r_text (B, width) of a batch of video/audio/text tensors."""
         return {m: self.encode_modality(batch, m, keep) for m in MODALITIES}
 
@@ -129,13 +142,16 @@ class VATT(nn.Module):
             "t_vt": F.normalize(self.head_t_vt(r["text"]), dim=-1),
         }
 
-    def forward(self, batch: dict[str, torch.Tensor], keep: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
+    def forward(
+        self, batch: dict[str, torch.Tensor], keep: dict[str, torch.Tensor] | None = None
+    ) -> dict[str, torch.Tensor]:
         r = self.encode(batch, keep)
         return {"r_video": r["video"], **self.heads(r)}
 
 
-def sample_keep(token_counts: dict[str, int], drop_token: float,
-                generators: Sequence[torch.Generator]) -> dict[str, torch.Tensor] | None:
+def sample_keep(
+    token_counts: dict[str, int], drop_token: float, generators: Sequence[torch.Generator]
+) -> dict[str, torch.Tensor] | None:
     """DropToken's draw without the model, so that data-loading workers can make it."""
     if drop_token <= 0:
         return None

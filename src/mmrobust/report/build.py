@@ -2,6 +2,7 @@
 metrics.json (every stratum: `dvc metrics diff --targets results/metrics.json`), the headline
 metrics (headline/<task>/<experiment>.json: overall P and R per method, what `dvc metrics show`
 prints), the read-out and a provenance file."""
+
 from __future__ import annotations
 
 import csv
@@ -30,7 +31,9 @@ def read_sweep(path: Path) -> dict[float, rb.Matrix]:
     except FileNotFoundError:
         raise MmrobustError(f"{path}: not found (run the evaluate stage of wiseft)") from None
     except (KeyError, ValueError) as exc:
-        raise MmrobustError(f"{path}: not an α-sweep table (alpha, train_set, eval_set, value): {exc}") from None
+        raise MmrobustError(
+            f"{path}: not an α-sweep table (alpha, train_set, eval_set, value): {exc}"
+        ) from None
     return out
 
 
@@ -38,14 +41,20 @@ def provenance_columns(task: dict, summaries: dict[str, dict], seed: int) -> dic
     """Per-row provenance: the seed and the clips of the task's splits (present, and lacking A or T)."""
     summary = summaries.get(task["dataset"])
     if summary is None:
-        raise MmrobustError(f"report: no features summary.json given for dataset {task['dataset']!r} (--provenance)")
+        raise MmrobustError(
+            f"report: no features summary.json given for dataset {task['dataset']!r} (--provenance)"
+        )
     columns, values = ["seed"], [seed]
     for part in ("train", "eval"):
         counts = summary["splits"].get(task[part])
         if counts is None:
             raise MmrobustError(f"report: summary of {task['dataset']!r} has no split {task[part]!r}")
         columns += [f"{part}_clips", f"{part}_without_audio", f"{part}_without_text"]
-        values += [counts["clips"], counts["clips"] - counts["with_audio"], counts["clips"] - counts["with_text"]]
+        values += [
+            counts["clips"],
+            counts["clips"] - counts["with_audio"],
+            counts["clips"] - counts["with_text"],
+        ]
     return {"columns": columns, "values": values}
 
 
@@ -70,21 +79,46 @@ def build_report(spec: dict, results: Path, out: Path, summaries: list[Path]) ->
         except (OSError, json.JSONDecodeError) as exc:
             raise MmrobustError(f"{path}: unreadable features summary ({exc})") from None
     tables_dir, plots_dir = out / "tables", out / "plots"
-    metrics, readout = {}, ["# Read-out of the robustness study", "",
-                            "Computed from the tables by `mmrobust report`; numbers are the task metric in %.", ""]
+    metrics, readout = (
+        {},
+        [
+            "# Read-out of the robustness study",
+            "",
+            "Computed from the tables by `mmrobust report`; numbers are the task metric in %.",
+            "",
+        ],
+    )
     for task_name, task in sorted(spec["tasks"].items()):
         metric = "mAP" if task["kind"] == "multilabel" else "top-1"
-        matrices = {(e, m): read_matrix(results / e / task_name / m / "matrix.csv") for e in spec["experiments"] for m in METHODS}
-        sweeps = {e: read_sweep(results / e / task_name / "wiseft" / "sweep.csv") for e in spec["experiments"]}
+        matrices = {
+            (e, m): read_matrix(results / e / task_name / m / "matrix.csv")
+            for e in spec["experiments"]
+            for m in METHODS
+        }
+        sweeps = {
+            e: read_sweep(results / e / task_name / "wiseft" / "sweep.csv") for e in spec["experiments"]
+        }
         prov = provenance_columns(task, by_dataset, spec["seed"])
         write_table(tables_dir, f"table1_{task_name}", *tables.table1(matrices, prov))
         write_table(tables_dir, f"table2_{task_name}", *tables.table2(matrices))
-        for name, data in (("fig4", tables.fig4_data), ("fig5", tables.fig5_data), ("fig6", tables.fig6_data)):
+        for name, data in (
+            ("fig4", tables.fig4_data),
+            ("fig5", tables.fig5_data),
+            ("fig6", tables.fig6_data),
+        ):
             write_table(tables_dir, f"{name}_{task_name}", *data(matrices), markdown=False)
         write_table(tables_dir, f"wiseft_sweep_{task_name}", *tables.sweep_data(sweeps), markdown=False)
         _figures(task_name, metric, matrices, sweeps, plots_dir)
-        metrics[task_name] = {e: {m: {s: {k: tables.pct(v) for k, v in vals.items()} for s, vals in rb.strata(matrices[e, m]).items()}
-                                  for m in METHODS} for e in spec["experiments"]}
+        metrics[task_name] = {
+            e: {
+                m: {
+                    s: {k: tables.pct(v) for k, v in vals.items()}
+                    for s, vals in rb.strata(matrices[e, m]).items()
+                }
+                for m in METHODS
+            }
+            for e in spec["experiments"]
+        }
         readout += task_readout(task_name, metric, matrices, BASELINE)
     atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=1, sort_keys=True) + "\n")
     for task_name, by_experiment in metrics.items():
@@ -92,27 +126,60 @@ def build_report(spec: dict, results: Path, out: Path, summaries: list[Path]) ->
             atomic_write_text(out / "headline" / task_name / f"{experiment}.json", headline_text(by_method))
     atomic_write_text(tables_dir / "readout.md", "\n".join(readout))
     # Beside the tables, not in them: a commit that changes no result changes no table byte.
-    provenance = {"spec": spec, "mmrobust": version("mmrobust"), "features": {k: v["splits"] for k, v in sorted(by_dataset.items())}}
+    provenance = {
+        "spec": spec,
+        "mmrobust": version("mmrobust"),
+        "features": {k: v["splits"] for k, v in sorted(by_dataset.items())},
+    }
     atomic_write_text(tables_dir / "provenance.json", json.dumps(provenance, indent=1, sort_keys=True) + "\n")
 
 
 def _figures(task: str, metric: str, matrices, sweeps, folder: Path) -> None:
     experiments = sorted({e for e, _ in matrices})
     for e in experiments:
-        plots.heatmaps({m: matrices[e, m] for m in METHODS}, f"p(M_E, M_T), {metric} %: {e}, {task}", folder / f"heatmap_{task}_{e}.png")
-    same = {m: {e: {k: 100 * v for k, v in rb.same_sets(matrices[e, m]).items()} for e in experiments} for m in METHODS}
-    plots.lines_by_k(same, f"P, {metric} %", "k = |M_T| = |M_E|", f"Fig. 4, {task}: more modalities (M_T = M_E)", folder / f"fig4_{task}.png")
+        plots.heatmaps(
+            {m: matrices[e, m] for m in METHODS},
+            f"p(M_E, M_T), {metric} %: {e}, {task}",
+            folder / f"heatmap_{task}_{e}.png",
+        )
+    same = {
+        m: {e: {k: 100 * v for k, v in rb.same_sets(matrices[e, m]).items()} for e in experiments}
+        for m in METHODS
+    }
+    plots.lines_by_k(
+        same,
+        f"P, {metric} %",
+        "k = |M_T| = |M_E|",
+        f"Fig. 4, {task}: more modalities (M_T = M_E)",
+        folder / f"fig4_{task}.png",
+    )
     shared = {e: {m: rb.shared(matrices[e, m]) for m in METHODS} for e in experiments}
-    plots.lines_by_k({e: {m: {k: 100 * v["P"] for k, v in s.items()} for m, s in by.items()} for e, by in shared.items()},
-                     f"P (o) and R (x, dashed), {metric} %", "k = |M_T ∩ M_E|", f"Fig. 5, {task}: shared modalities",
-                     folder / f"fig5_{task}.png",
-                     dashed={e: {m: {k: 100 * v["R"] for k, v in s.items()} for m, s in by.items()} for e, by in shared.items()})
-    points = {e: {m: rb.per_train_set(matrices[e, m], rb.STRATA["overall"]) for m in METHODS} for e in experiments}
-    plots.robustness_vs_performance(points, f"Fig. 6, {task}: R against P per M_T", folder / f"fig6_{task}.png")
+    plots.lines_by_k(
+        {e: {m: {k: 100 * v["P"] for k, v in s.items()} for m, s in by.items()} for e, by in shared.items()},
+        f"P (o) and R (x, dashed), {metric} %",
+        "k = |M_T ∩ M_E|",
+        f"Fig. 5, {task}: shared modalities",
+        folder / f"fig5_{task}.png",
+        dashed={
+            e: {m: {k: 100 * v["R"] for k, v in s.items()} for m, s in by.items()} for e, by in shared.items()
+        },
+    )
+    points = {
+        e: {m: rb.per_train_set(matrices[e, m], rb.STRATA["overall"]) for m in METHODS} for e in experiments
+    }
+    plots.robustness_vs_performance(
+        points, f"Fig. 6, {task}: R against P per M_T", folder / f"fig6_{task}.png"
+    )
     sweep = {"overall": {}, "missing": {}}
     for e in experiments:
         for stratum in sweep:
             per_alpha = {a: rb.summary(mat, rb.STRATA[stratum]) for a, mat in sorted(sweeps[e].items())}
             sweep[stratum][e] = {a: 100 * s["P"] for a, s in per_alpha.items()}
             sweep[stratum][f"{e} R"] = {a: 100 * s["R"] for a, s in per_alpha.items()}
-    plots.lines_by_k(sweep, f"{metric} %", "α (0: lp, 1: masd)", f"WiSE-FT sweep, {task}: P and R", folder / f"wiseft_sweep_{task}.png")
+    plots.lines_by_k(
+        sweep,
+        f"{metric} %",
+        "α (0: lp, 1: masd)",
+        f"WiSE-FT sweep, {task}: P and R",
+        folder / f"wiseft_sweep_{task}.png",
+    )

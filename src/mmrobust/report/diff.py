@@ -6,6 +6,7 @@ columns (experiment, method, k, train_set, alpha where present); every other cel
 numbers with their delta. `--table`, `--experiment` and `--tol` narrow it (diff_filter.py); the
 last line sums up what is shown, and only what is shown counts for --fail-on-change.
 """
+
 from __future__ import annotations
 
 import csv
@@ -26,21 +27,36 @@ KEY_COLUMNS = ("experiment", "method", "k", "train_set", "alpha")
 def _git(repo: Path, *args: str) -> str:
     result = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True)
     if result.returncode != 0:
-        raise MmrobustError(f"git {' '.join(args)}: {result.stderr.strip().splitlines()[-1] if result.stderr.strip() else 'failed'}")
+        raise MmrobustError(
+            f"git {' '.join(args)}: {result.stderr.strip().splitlines()[-1] if result.stderr.strip() else 'failed'}"
+        )
     return result.stdout
 
 
 def read_tables(repo: Path, rev: str) -> dict[str, list[dict]]:
     """{table name: rows} of every CSV under results/tables/ at `rev`."""
-    if subprocess.run(["git", "-C", str(repo), "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"], capture_output=True).returncode:
+    if subprocess.run(
+        ["git", "-C", str(repo), "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"], capture_output=True
+    ).returncode:
         raise MmrobustError(f"{rev}: not a revision of the git repository {repo}")
-    names = [n for n in _git(repo, "ls-tree", "--name-only", f"{rev}:{TABLES}").split() if n.endswith(".csv")] \
-        if _has_tables(repo, rev) else []
-    return {n.removesuffix(".csv"): list(csv.DictReader(io.StringIO(_git(repo, "show", f"{rev}:{TABLES}/{n}")))) for n in sorted(names)}
+    names = (
+        [n for n in _git(repo, "ls-tree", "--name-only", f"{rev}:{TABLES}").split() if n.endswith(".csv")]
+        if _has_tables(repo, rev)
+        else []
+    )
+    return {
+        n.removesuffix(".csv"): list(csv.DictReader(io.StringIO(_git(repo, "show", f"{rev}:{TABLES}/{n}"))))
+        for n in sorted(names)
+    }
 
 
 def _has_tables(repo: Path, rev: str) -> bool:
-    return subprocess.run(["git", "-C", str(repo), "cat-file", "-e", f"{rev}:{TABLES}"], capture_output=True).returncode == 0
+    return (
+        subprocess.run(
+            ["git", "-C", str(repo), "cat-file", "-e", f"{rev}:{TABLES}"], capture_output=True
+        ).returncode
+        == 0
+    )
 
 
 def _key(row: dict) -> tuple:
@@ -54,8 +70,9 @@ def _number(text: str) -> float | None:
         return None
 
 
-def compare(old: dict[str, list[dict]], new: dict[str, list[dict]],
-            tol: Decimal | None = None) -> tuple[list[list], list[list], int]:
+def compare(
+    old: dict[str, list[dict]], new: dict[str, list[dict]], tol: Decimal | None = None
+) -> tuple[list[list], list[list], int]:
     """(changed cells: table, row, column, old, new, delta), (added / removed rows and tables),
     how many numeric changes were within `tol` and left out."""
     changed, rows, hidden = [], [], 0
@@ -93,20 +110,29 @@ def _plural(n: int, word: str) -> str:
 
 def summary(changed: list[list], rows: list[list], hidden: int, compared: int, tol: Decimal | None) -> str:
     """One line: what is shown, counted, and the tolerance that hid the rest."""
+
     def count(whole: bool, change: str) -> int:
         return sum(1 for r in rows if (r[1] == "(whole table)") == whole and r[2] == change)
 
     differ = len({r[0] for r in changed + rows})
-    text = (f"summary: {_plural(len(changed), 'cell')} changed, {_plural(count(False, 'added'), 'row')} added, "
-            f"{_plural(count(False, 'removed'), 'row')} removed, {_plural(count(True, 'added'), 'table')} added, "
-            f"{_plural(count(True, 'removed'), 'table')} removed (in {differ} of {_plural(compared, 'table')} compared); ")
+    text = (
+        f"summary: {_plural(len(changed), 'cell')} changed, {_plural(count(False, 'added'), 'row')} added, "
+        f"{_plural(count(False, 'removed'), 'row')} removed, {_plural(count(True, 'added'), 'table')} added, "
+        f"{_plural(count(True, 'removed'), 'table')} removed (in {differ} of {_plural(compared, 'table')} compared); "
+    )
     if tol is None:
         return text + "no tolerance"
     return text + f"tolerance {tol}, {_plural(hidden, 'numeric change')} within it not shown"
 
 
-def diff(repo: Path, rev_a: str, rev_b: str = "HEAD", tables: list[str] | None = None,
-         experiments: list[str] | None = None, tol: Decimal | None = None) -> tuple[str, bool]:
+def diff(
+    repo: Path,
+    rev_a: str,
+    rev_b: str = "HEAD",
+    tables: list[str] | None = None,
+    experiments: list[str] | None = None,
+    tol: Decimal | None = None,
+) -> tuple[str, bool]:
     """(report text, whether anything is shown as changed)."""
     old, new = read_tables(repo, rev_a), read_tables(repo, rev_b)
     revs = f"{rev_a} or {rev_b}"
@@ -114,10 +140,21 @@ def diff(repo: Path, rev_a: str, rev_b: str = "HEAD", tables: list[str] | None =
     old, new = select_experiments(old, new, experiments or [], revs)
     changed, rows, hidden = compare(old, new, tol)
     header = f"result tables, {rev_a} -> {rev_b}"
-    narrowed = [f"{flag} {', '.join(values)}" for flag, values in (("tables", tables), ("experiments", experiments)) if values]
+    narrowed = [
+        f"{flag} {', '.join(values)}"
+        for flag, values in (("tables", tables), ("experiments", experiments))
+        if values
+    ]
     parts = [header + (f" ({'; '.join(narrowed)})" if narrowed else "")]
     if changed:
-        parts.append(tabulate(changed, ["table", "row", "column", "old", "new", "delta"], tablefmt="github", disable_numparse=True))
+        parts.append(
+            tabulate(
+                changed,
+                ["table", "row", "column", "old", "new", "delta"],
+                tablefmt="github",
+                disable_numparse=True,
+            )
+        )
     if rows:
         parts.append(tabulate(rows, ["table", "row", "change"], tablefmt="github"))
     if not changed and not rows:

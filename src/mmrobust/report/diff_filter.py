@@ -3,6 +3,7 @@
 Names are checked against both revisions, so a typo is one error line naming the known ones rather
 than a silent "no change" (which a CI gate would read as a pass).
 """
+
 from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
@@ -39,7 +40,9 @@ def select_tables(old: Tables, new: Tables, patterns: list[str], revs: str) -> t
     known = sorted(old.keys() | new.keys())
     for pattern in patterns:
         if not any(fnmatchcase(name, pattern.removesuffix(".csv")) for name in known):
-            raise MmrobustError(f"--table {pattern}: matches no table at {revs}; known: {', '.join(known) or '(none)'}")
+            raise MmrobustError(
+                f"--table {pattern}: matches no table at {revs}; known: {', '.join(known) or '(none)'}"
+            )
     keep = {n for n in known if any(fnmatchcase(n, p.removesuffix(".csv")) for p in patterns)}
     return ({n: t for n, t in old.items() if n in keep}, {n: t for n, t in new.items() if n in keep})
 
@@ -56,12 +59,20 @@ def select_experiments(old: Tables, new: Tables, experiments: list[str], revs: s
     known = sorted({r["experiment"] for t in (*old.values(), *new.values()) for r in t if "experiment" in r})
     for name in experiments:
         if name not in known:
-            raise MmrobustError(f"--experiment {name}: no row of the selected tables has it at {revs}; "
-                                f"known: {', '.join(known) or '(none)'}")
+            raise MmrobustError(
+                f"--experiment {name}: no row of the selected tables has it at {revs}; "
+                f"known: {', '.join(known) or '(none)'}"
+            )
 
     def narrow(tables: Tables) -> Tables:
-        return {n: [r for r in t if "experiment" not in r or r["experiment"] in experiments] for n, t in tables.items()}
+        return {
+            n: [r for r in t if "experiment" not in r or r["experiment"] in experiments]
+            for n, t in tables.items()
+        }
 
     a, b = narrow(old), narrow(new)
     emptied = {n for n in a.keys() ^ b.keys() if not (a.get(n) or b.get(n)) and (old.get(n) or new.get(n))}
-    return ({n: t for n, t in a.items() if n not in emptied}, {n: t for n, t in b.items() if n not in emptied})
+    return (
+        {n: t for n, t in a.items() if n not in emptied},
+        {n: t for n, t in b.items() if n not in emptied},
+    )

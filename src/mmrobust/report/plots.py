@@ -1,4 +1,5 @@
 """Figures as PNG (Agg backend, no metadata: the same numbers give the same bytes on one machine)."""
+
 from __future__ import annotations
 
 import io
@@ -48,8 +49,14 @@ def heatmaps(matrices: dict[str, rb.Matrix], title: str, path: Path) -> None:
     save(fig, path)
 
 
-def lines_by_k(data: dict[str, dict[str, dict[int, float]]], ylabel: str, xlabel: str, title: str, path: Path,
-               dashed: dict[str, dict[str, dict[int, float]]] | None = None) -> None:
+def lines_by_k(
+    data: dict[str, dict[str, dict[int, float]]],
+    ylabel: str,
+    xlabel: str,
+    title: str,
+    path: Path,
+    dashed: dict[str, dict[str, dict[int, float]]] | None = None,
+) -> None:
     """One panel per group (outer key), one line per series; `dashed` adds a second, dashed set (R)."""
     fig, axes = _panels(len(data))
     for ax, (group, series) in zip(axes, data.items()):
@@ -58,7 +65,13 @@ def lines_by_k(data: dict[str, dict[str, dict[int, float]]], ylabel: str, xlabel
             ax.plot(list(values), list(values.values()), marker="o", label=name, color=color)
             if dashed is not None:
                 other = dashed[group][name]
-                ax.plot(list(other), list(other.values()), marker="x", linestyle="--", color=ax.lines[-1].get_color())
+                ax.plot(
+                    list(other),
+                    list(other.values()),
+                    marker="x",
+                    linestyle="--",
+                    color=ax.lines[-1].get_color(),
+                )
         ax.set_title(group)
         ax.set_xlabel(xlabel)
         ax.set_xticks(list(next(iter(series.values()))))
@@ -70,7 +83,9 @@ def lines_by_k(data: dict[str, dict[str, dict[int, float]]], ylabel: str, xlabel
     save(fig, path)
 
 
-def robustness_vs_performance(points: dict[str, dict[str, dict[str, tuple[float, float]]]], title: str, path: Path) -> None:
+def robustness_vs_performance(
+    points: dict[str, dict[str, dict[str, tuple[float, float]]]], title: str, path: Path
+) -> None:
     """Fig. 6: R(M_T) against P(M_T), one panel per experiment, one colour per method."""
     fig, axes = _panels(len(points))
     for ax, (experiment, methods) in zip(axes, points.items()):

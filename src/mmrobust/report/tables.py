@@ -2,6 +2,7 @@
 
 Numbers are the task metric x 100 (mAP or top-1, in %), two decimals in CSV, one in Markdown.
 """
+
 from __future__ import annotations
 
 from tabulate import tabulate
@@ -9,9 +10,24 @@ from tabulate import tabulate
 from ..evaluate import robustness as rb
 from ..modalities import SUBSETS
 
-STRATUM_TITLES = {"overall": "Overall", "missing": "Missing-at-Test", "added": "Added-at-Test", "transfer": "Transferability"}
-TABLE1_METRICS = [("overall", "P"), ("overall", "R"), ("overall", "P_best"), ("overall", "R_best"),
-                  ("missing", "P"), ("missing", "R"), ("added", "P"), ("added", "R"), ("transfer", "P"), ("transfer", "R")]
+STRATUM_TITLES = {
+    "overall": "Overall",
+    "missing": "Missing-at-Test",
+    "added": "Added-at-Test",
+    "transfer": "Transferability",
+}
+TABLE1_METRICS = [
+    ("overall", "P"),
+    ("overall", "R"),
+    ("overall", "P_best"),
+    ("overall", "R_best"),
+    ("missing", "P"),
+    ("missing", "R"),
+    ("added", "P"),
+    ("added", "R"),
+    ("transfer", "P"),
+    ("transfer", "R"),
+]
 
 
 def pct(value: float) -> float:
@@ -24,7 +40,9 @@ def table1(matrices: dict[tuple[str, str], rb.Matrix], provenance: dict) -> tupl
     rows = []
     for (experiment, method), matrix in sorted(matrices.items()):
         strata = rb.strata(matrix)
-        rows.append([experiment, method, *(pct(strata[s][m]) for s, m in TABLE1_METRICS), *provenance["values"]])
+        rows.append(
+            [experiment, method, *(pct(strata[s][m]) for s, m in TABLE1_METRICS), *provenance["values"]]
+        )
     return header, rows
 
 
@@ -39,13 +57,17 @@ def table2(matrices: dict[tuple[str, str], rb.Matrix]) -> tuple[list[str], list[
 
 
 def fig4_data(matrices) -> tuple[list[str], list[list]]:
-    return ["experiment", "method", "k", "P"], [[e, m, k, pct(v)] for (e, m), mat in sorted(matrices.items())
-                                                for k, v in rb.same_sets(mat).items()]
+    return ["experiment", "method", "k", "P"], [
+        [e, m, k, pct(v)] for (e, m), mat in sorted(matrices.items()) for k, v in rb.same_sets(mat).items()
+    ]
 
 
 def fig5_data(matrices) -> tuple[list[str], list[list]]:
-    return ["experiment", "method", "k", "P", "R"], [[e, m, k, pct(s["P"]), pct(s["R"])] for (e, m), mat in sorted(matrices.items())
-                                                     for k, s in rb.shared(mat).items()]
+    return ["experiment", "method", "k", "P", "R"], [
+        [e, m, k, pct(s["P"]), pct(s["R"])]
+        for (e, m), mat in sorted(matrices.items())
+        for k, s in rb.shared(mat).items()
+    ]
 
 
 def fig6_data(matrices) -> tuple[list[str], list[list]]:
@@ -61,8 +83,16 @@ def sweep_data(sweeps: dict[str, dict[float, rb.Matrix]]) -> tuple[list[str], li
     for experiment, by_alpha in sorted(sweeps.items()):
         for alpha, mat in sorted(by_alpha.items()):
             strata = rb.strata(mat)
-            rows.append([experiment, f"{alpha:g}", pct(strata["overall"]["P"]), pct(strata["overall"]["R"]),
-                         pct(strata["missing"]["P"]), pct(strata["missing"]["R"])])
+            rows.append(
+                [
+                    experiment,
+                    f"{alpha:g}",
+                    pct(strata["overall"]["P"]),
+                    pct(strata["overall"]["R"]),
+                    pct(strata["missing"]["P"]),
+                    pct(strata["missing"]["R"]),
+                ]
+            )
     return ["experiment", "alpha", "P", "R", "missing_P", "missing_R"], rows
 
 
@@ -71,5 +101,12 @@ def csv_cells(rows: list[list]) -> list[list[str]]:
 
 
 def markdown(header: list[str], rows: list[list]) -> str:
-    return tabulate([[f"{v:.1f}" if isinstance(v, float) else v for v in row] for row in rows], header,
-                    tablefmt="github", disable_numparse=True) + "\n"
+    return (
+        tabulate(
+            [[f"{v:.1f}" if isinstance(v, float) else v for v in row] for row in rows],
+            header,
+            tablefmt="github",
+            disable_numparse=True,
+        )
+        + "\n"
+    )

@@ -4,6 +4,7 @@ step, each process augments its own slice of it (in worker processes, into pinne
 Every draw is keyed by (seed, step, position in the global batch), so the batches do not depend on
 the number of processes or workers, and a resumed run starts at its step with the same batches.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -35,8 +36,16 @@ class CurriculumSampler:
     full_at: float = 1.0
 
     def indices(self, step: int) -> np.ndarray:
-        return batch_indices(step, self.total, self.n, self.batch_size, self.seed, self.order,
-                             self.start_fraction, self.full_at)
+        return batch_indices(
+            step,
+            self.total,
+            self.n,
+            self.batch_size,
+            self.seed,
+            self.order,
+            self.start_fraction,
+            self.full_at,
+        )
 
     def for_rank(self, step: int, world: World) -> tuple[np.ndarray, range]:
         idx = self.indices(step)
@@ -47,8 +56,14 @@ class CurriculumSampler:
 class StepBatches(Dataset):
     """Item i = (batch, DropToken keep) of step first + i for this process."""
 
-    def __init__(self, clips: ClipSet, sampler: CurriculumSampler, world: World, first: int,
-                 keep: Callable[[list[torch.Generator]], dict | None] | None = None):
+    def __init__(
+        self,
+        clips: ClipSet,
+        sampler: CurriculumSampler,
+        world: World,
+        first: int,
+        keep: Callable[[list[torch.Generator]], dict | None] | None = None,
+    ):
         self.clips, self.sampler, self.world, self.first, self.keep = clips, sampler, world, first, keep
 
     def __len__(self) -> int:
@@ -64,5 +79,11 @@ class StepBatches(Dataset):
 
 def step_loader(batches: StepBatches, workers: int, pin: bool) -> DataLoader:
     """In order, one item per step; `workers` = 0 prepares the batches in this process."""
-    return DataLoader(batches, batch_size=None, shuffle=False, num_workers=workers, pin_memory=pin,
-                      prefetch_factor=4 if workers else None)
+    return DataLoader(
+        batches,
+        batch_size=None,
+        shuffle=False,
+        num_workers=workers,
+        pin_memory=pin,
+        prefetch_factor=4 if workers else None,
+    )

@@ -6,6 +6,7 @@ number of processes (train/loader.py). The resume state holds the model, AdamW's
 GradVac's target and the curve so far: a run killed after a checkpoint and restarted ends with
 the same parameters, bit for bit on CPU, as one that never stopped.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -33,7 +34,17 @@ from .loader import CurriculumSampler, StepBatches, step_loader
 from .step import LossSpec, train_step
 
 SYNC_EVERY = 20  # steps between reads of the statistics (each read waits for the device)
-CURVE_FIELDS = ("step", "lr", "loss", "loss_va", "loss_vt", "cos_before", "cos_after", "conflict_fraction", "pool_fraction")
+CURVE_FIELDS = (
+    "step",
+    "lr",
+    "loss",
+    "loss_va",
+    "loss_vt",
+    "cos_before",
+    "cos_after",
+    "conflict_fraction",
+    "pool_fraction",
+)
 
 
 def loss_spec(pre: dict) -> LossSpec:
@@ -69,8 +80,16 @@ def loader_workers(device: torch.device, threads: int) -> int:
     return max(0, threads - 1) if device.type == "cuda" else 0
 
 
-def pretrain(spec: dict, clips: ClipSet, out: Path, curves_path: Path, resume_dir: Path,
-             scores_path: Path | None = None, threads: int = 1, world: World = World()) -> None:
+def pretrain(
+    spec: dict,
+    clips: ClipSet,
+    out: Path,
+    curves_path: Path,
+    resume_dir: Path,
+    scores_path: Path | None = None,
+    threads: int = 1,
+    world: World = World(),
+) -> None:
     """Train per `spec` (seed, features, pretrain) and write the checkpoint `out` and the curve CSV
     (rank 0 writes; every process of a distributed run calls this)."""
     torch.set_num_threads(threads)
@@ -96,26 +115,50 @@ def pretrain(spec: dict, clips: ClipSet, out: Path, curves_path: Path, resume_di
             print(f"resuming from step {start} of {total} ({state_path})")
         else:
             print(f"ignoring {state_path}: it belongs to other settings")
-    engine = DistributedDataParallel(net, device_ids=[device] if device.type == "cuda" else None) if world.active else net
+    engine = (
+        DistributedDataParallel(net, device_ids=[device] if device.type == "cuda" else None)
+        if world.active
+        else net
+    )
     if pre["compile"]:
         engine = torch.compile(engine)
-    sampler = CurriculumSampler(seed, total, len(clips), pre["batch_size"], order, cur["start_fraction"], cur["full_at"])
+    sampler = CurriculumSampler(
+        seed, total, len(clips), pre["batch_size"], order, cur["start_fraction"], cur["full_at"]
+    )
     keep = partial(sample_keep, net.token_counts(), net.cfg.drop_token) if net.cfg.drop_token > 0 else None
-    batches = step_loader(StepBatches(clips, sampler, world, start, keep), loader_workers(device, threads), device.type == "cuda")
+    batches = step_loader(
+        StepBatches(clips, sampler, world, start, keep),
+        loader_workers(device, threads),
+        device.type == "cuda",
+    )
     loss = loss_spec(pre)
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
     net.train()
     pending: list[tuple[int, float, float, dict]] = []  # rows whose statistics are still on the device
-    bar = tqdm(range(start, total), initial=start, total=total, desc=f"pretrain {out.parent.name}", unit="step",
-               disable=not world.main)
+    bar = tqdm(
+        range(start, total),
+        initial=start,
+        total=total,
+        desc=f"pretrain {out.parent.name}",
+        unit="step",
+        disable=not world.main,
+    )
     for step, (batch, keep_idx) in zip(bar, batches):
         lr = learning_rate(step, total, pre["lr"], warmup, pre["min_lr"])
         for group in optimizer.param_groups:
             group["lr"] = lr
         optimizer.zero_grad(set_to_none=True)
         with autocast:
-            stats = train_step(net, to_device(batch, device), to_device(keep_idx, device), loss, harmonizer,
-                               pre["harmonization"]["level"], world, engine)
+            stats = train_step(
+                net,
+                to_device(batch, device),
+                to_device(keep_idx, device),
+                loss,
+                harmonizer,
+                pre["harmonization"]["level"],
+                world,
+                engine,
+            )
         optimizer.step()
         pool = 1.0 if order is None else pool_fraction(step / total, cur["start_fraction"], cur["full_at"])
         pending.append((step + 1, lr, pool, stats))
@@ -125,12 +168,22 @@ def pretrain(spec: dict, clips: ClipSet, out: Path, curves_path: Path, resume_di
             pending.clear()
             bar.set_postfix(loss=f"{curve[-1]['loss']:.3f}", cos=f"{curve[-1]['cos_before']:.2f}")
         if due and world.main:
-            checkpoint.save(state_path, checkpoint.model_payload(net, key=key, step=step + 1, curve=curve,
-                                                                 optimizer=optimizer.state_dict(),
-                                                                 harmonizer=harmonizer.state_dict()))
+            checkpoint.save(
+                state_path,
+                checkpoint.model_payload(
+                    net,
+                    key=key,
+                    step=step + 1,
+                    curve=curve,
+                    optimizer=optimizer.state_dict(),
+                    harmonizer=harmonizer.state_dict(),
+                ),
+            )
     if world.main:
         checkpoint.save(out, checkpoint.model_payload(net.cpu(), spec=spec, step=total))
-        atomic_write_text(curves_path, csv_text(CURVE_FIELDS, ([_cell(row[f]) for f in CURVE_FIELDS] for row in curve)))
+        atomic_write_text(
+            curves_path, csv_text(CURVE_FIELDS, ([_cell(row[f]) for f in CURVE_FIELDS] for row in curve))
+        )
         shutil.rmtree(resume_dir, ignore_errors=True)
     world.barrier()
 
@@ -141,8 +194,10 @@ def _materialise(pending: list[tuple[int, float, float, dict]]) -> list[dict]:
         return []
     names = list(pending[0][3])
     values = torch.stack([torch.stack([stats[n].float() for n in names]) for *_, stats in pending]).tolist()
-    return [{"step": step, "lr": lr, **dict(zip(names, row)), "pool_fraction": pool}
-            for (step, lr, pool, _), row in zip(pending, values)]
+    return [
+        {"step": step, "lr": lr, **dict(zip(names, row)), "pool_fraction": pool}
+        for (step, lr, pool, _), row in zip(pending, values)
+    ]
 
 
 def _cell(value) -> str:

@@ -1,4 +1,5 @@
 """Entry points of the `pretrain` and `curriculum` stages (called by the CLI)."""
+
 from __future__ import annotations
 
 import copy
@@ -16,12 +17,30 @@ def clips_for(spec: dict, features_dir: Path) -> ClipSet:
     return ClipSet(features_dir, spec["pretrain"]["split"], spec["features"])
 
 
-def run_pretrain(spec: dict, features_dir: Path, out: Path, curves: Path, scores: Path | None, threads: int,
-                 world: World = World()) -> None:
-    pretrain(spec, clips_for(spec, features_dir), out, curves, out.parent / f".{out.stem}.resume", scores, threads, world)
+def run_pretrain(
+    spec: dict,
+    features_dir: Path,
+    out: Path,
+    curves: Path,
+    scores: Path | None,
+    threads: int,
+    world: World = World(),
+) -> None:
+    pretrain(
+        spec,
+        clips_for(spec, features_dir),
+        out,
+        curves,
+        out.parent / f".{out.stem}.resume",
+        scores,
+        threads,
+        world,
+    )
 
 
-def run_curriculum(spec: dict, features_dir: Path, scores_out: Path, warmup_out: Path, curves: Path, threads: int) -> None:
+def run_curriculum(
+    spec: dict, features_dir: Path, scores_out: Path, warmup_out: Path, curves: Path, threads: int
+) -> None:
     """Train the warm-up model (plain VATT, `warmup_epochs`), then score every triplet with it."""
     warm = copy.deepcopy(spec)
     pre = warm["pretrain"]

@@ -16,6 +16,7 @@ batch's; its backward reaches the parameters through the local embeddings only, 
 those gradients over processes is the gradient of L (DDP averages, hence the factor world.size).
 A triplet's gradients and their realignment stay on the process that holds the triplet.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -42,7 +43,9 @@ def validity(batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
     return batch["has_video"] & batch["has_audio"], batch["has_video"] & batch["has_text"]
 
 
-def weighted_terms(out: dict, batch: dict, loss: LossSpec, own: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+def weighted_terms(
+    out: dict, batch: dict, loss: LossSpec, own: bool = False
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-clip terms already scaled so that they sum to the two parts of L: (B,), (B,)."""
     valid_va, valid_vt = validity(batch)
     l_va = nce_terms(out["v_va"], out["a_va"], valid_va, loss.tau, own)
@@ -53,14 +56,21 @@ def weighted_terms(out: dict, batch: dict, loss: LossSpec, own: bool = False) ->
 def representation_gradients(out: dict, batch: dict, loss: LossSpec) -> tuple[torch.Tensor, torch.Tensor]:
     """(B, width) each: triplet i's gradients w.r.t. its own r_video."""
     own_va, own_vt = weighted_terms(out, batch, loss, own=True)
-    g_va, = torch.autograd.grad(own_va.sum(), out["r_video"], retain_graph=True, allow_unused=True)
-    g_vt, = torch.autograd.grad(own_vt.sum(), out["r_video"], retain_graph=True, allow_unused=True)
+    (g_va,) = torch.autograd.grad(own_va.sum(), out["r_video"], retain_graph=True, allow_unused=True)
+    (g_vt,) = torch.autograd.grad(own_vt.sum(), out["r_video"], retain_graph=True, allow_unused=True)
     zero = torch.zeros_like(out["r_video"])
     return (zero if g_va is None else g_va), (zero if g_vt is None else g_vt)
 
 
-def parameter_gradients(model, batch: dict, keep: dict | None, out: dict, loss: LossSpec,
-                        flags: dict | None = None, offset: int = 0) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+def parameter_gradients(
+    model,
+    batch: dict,
+    keep: dict | None,
+    out: dict,
+    loss: LossSpec,
+    flags: dict | None = None,
+    offset: int = 0,
+) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
     """(B, P) each, exact: triplet i's gradients w.r.t. the P shared parameters, other clips' embeddings fixed.
 
     `batch` and `keep` hold the B local clips; `out`'s embeddings and `flags` (default: the batch's)
@@ -78,25 +88,41 @@ def parameter_gradients(model, batch: dict, keep: dict | None, out: dict, loss: 
 
     def terms(shared_params, video, audio, text, kv, ka, index):
         sample = {"video": video[None], "audio": audio[None], "text": text[None]}
-        o = functional_call(model, ({**params, **shared_params}, buffers),
-                            (sample, {"video": kv[None], "audio": ka[None]} if keep else None))
+        o = functional_call(
+            model,
+            ({**params, **shared_params}, buffers),
+            (sample, {"video": kv[None], "audio": ka[None]} if keep else None),
+        )
         hot = (torch.arange(rows, device=video.device) == index)[:, None]
         emb = {k: torch.where(hot, o[k], fixed[k]) for k in fixed}  # clip i live, the others constant
         pick = hot[:, 0].to(video.dtype)
         l_va = (nce_terms(emb["v_va"], emb["a_va"], valid_va, loss.tau) * pick).sum() * loss.w_va / n_va
-        l_vt = (mil_nce_terms(emb["v_vt"], emb["t_vt"], valid_vt, None, loss.tau) * pick).sum() * loss.w_vt / n_vt
+        l_vt = (
+            (mil_nce_terms(emb["v_vt"], emb["t_vt"], valid_vt, None, loss.tau) * pick).sum()
+            * loss.w_vt
+            / n_vt
+        )
         return torch.stack([l_va, l_vt])
 
     with warnings.catch_warnings():  # SDPA's backward has no batching rule yet: a slower fallback
         warnings.filterwarnings("ignore", message=".*batching rule.*")
         jac = vmap(jacrev(terms), in_dims=(None, 0, 0, 0, 0, 0, 0))(
-            shared, batch["video"], batch["audio"], batch["text"], keep_v, keep_a, offset + torch.arange(size))
+            shared, batch["video"], batch["audio"], batch["text"], keep_v, keep_a, offset + torch.arange(size)
+        )
     flat = torch.cat([jac[n].reshape(size, 2, -1) for n in names], dim=-1)
     return flat[:, 0], flat[:, 1], names
 
 
-def triplet_gradients(model, batch: dict, keep: dict | None, out: dict, loss: LossSpec, level: str,
-                      flags: dict | None = None, offset: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+def triplet_gradients(
+    model,
+    batch: dict,
+    keep: dict | None,
+    out: dict,
+    loss: LossSpec,
+    level: str,
+    flags: dict | None = None,
+    offset: int = 0,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Every local triplet's (g_va, g_vt) at `level`: rows of (B, width) or (B, shared parameters)."""
     if level == "representation":
         return representation_gradients(out, batch if flags is None else flags, loss)
@@ -110,8 +136,16 @@ EMBEDDINGS = ("v_va", "a_va", "v_vt", "t_vt")
 FLAGS = ("has_video", "has_audio", "has_text")
 
 
-def train_step(net, batch: dict, keep: dict | None, loss: LossSpec, harmonizer: Harmonizer, level: str,
-               world: World = World(), engine=None) -> dict[str, torch.Tensor]:
+def train_step(
+    net,
+    batch: dict,
+    keep: dict | None,
+    loss: LossSpec,
+    harmonizer: Harmonizer,
+    level: str,
+    world: World = World(),
+    engine=None,
+) -> dict[str, torch.Tensor]:
     """Forward, realigned backward (gradients left in .grad); returns the step's losses and cosines
     as 0-d tensors (reading them is the caller's host sync). `engine` runs the forward: the model
     itself (default), its DDP wrapper or its compiled form."""
@@ -136,7 +170,11 @@ def train_step(net, batch: dict, keep: dict | None, loss: LossSpec, harmonizer: 
         offset = 0
         for name in net.shared_parameter_names():  # the order parameter_gradients flattens in
             param = named[name]
-            param.grad.add_(correction[offset:offset + param.numel()].view_as(param))
+            param.grad.add_(correction[offset : offset + param.numel()].view_as(param))
             offset += param.numel()
-    return {"loss": total.detach(), "loss_va": part_va.detach().sum() / max(loss.w_va, 1e-12),
-            "loss_vt": part_vt.detach().sum() / max(loss.w_vt, 1e-12), **stats}
+    return {
+        "loss": total.detach(),
+        "loss_va": part_va.detach().sum() / max(loss.w_va, 1e-12),
+        "loss_vt": part_vt.detach().sum() / max(loss.w_vt, 1e-12),
+        **stats,
+    }

@@ -60,7 +60,7 @@ def outside(src: Path, roots: Sequence[Path]) -> str | None:
 
 def media_problem(src: Path, roots: Sequence[Path]) -> str | None:
     """Why a manifest's `src` cannot be a clip's media, or None. Probing reads the container header only."""
-    from ...features.decode import DecodeError, probe  # PyAV: only when a manifest is read
+    from ..decode import DecodeError, probe  # PyAV: only when a manifest is read
 
     if not src.exists():
         return "media file not found"

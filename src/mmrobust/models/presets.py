@@ -1,0 +1,19 @@
+"""Named model sizes (timm / open_clip style): plain data, read by config validation without torch."""
+
+from __future__ import annotations
+
+# tiny: CPU and tests. base: ViT-B/16 encoders as in the papers (VATT's 4x16x16 video tubelets,
+# seed 003's 16x16 spectrogram patches).
+PRESETS: dict[str, dict] = {
+    # tiny hashes CLIP's 49408 BPE ids into 4096 rows: the full table was 79% of its parameters
+    # (a 16 MB checkpoint per fine-tuned model); the synthetic captions use a few hundred ids.
+    "tiny": {
+        "width": 64,
+        "depth": 2,
+        "heads": 2,
+        "tubelet": [4, 14, 14],
+        "audio_patch": [32, 32],
+        "vocab_size": 4096,
+    },
+    "base": {"width": 768, "depth": 12, "heads": 12, "tubelet": [4, 16, 16], "audio_patch": [16, 16]},
+}
