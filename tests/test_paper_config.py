@@ -9,7 +9,7 @@ from mmrobust.config import load_config
 
 from conftest import REPO, copy_workflow, snakemake_env
 
-# README.md, "The papers' datasets": the dry run's job counts
+# docs/data.md, "The papers' datasets": the dry run's job counts
 JOBS = {"clip_checkpoint": 1, "download": 5, "features": 5, "curriculum": 3, "pretrain": 6, "embed": 18, "finetune": 72,
         "evaluate": 54, "evaluate_wiseft": 18, "report": 1, "all": 1}
 
