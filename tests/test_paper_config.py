@@ -10,7 +10,7 @@ from conftest import REPO, copy_workflow, snakemake_env
 
 from mmrobust.config import load_config
 
-# README.md, "The papers' datasets": the dry run's job counts
+# docs/data.md, "The papers' datasets": the dry run's job counts
 JOBS = {
     "clip_checkpoint": 1,
     "download": 5,
