@@ -36,8 +36,11 @@ test: install
 pull: install
 	scripts/dvc-pull $(if $(REMOTE),-r $(REMOTE))
 
-# snakemake --lint, all findings but the deliberate one (no conda/container per rule): scripts/lint.
+# ruff (formatter and linter, settings in pyproject.toml), then snakemake --lint with all findings
+# but the deliberate one (no conda/container per rule): scripts/lint. CI runs this (.ci/run).
 lint: install
+	ruff format --check .
+	ruff check .
 	python scripts/lint
 
 # Ratios from one run each; harmonization_cost, curriculum_auroc and eval_cost read the default

@@ -15,10 +15,12 @@ def machine() -> str:
     cpuinfo = Path("/proc/cpuinfo")
     lines = cpuinfo.read_text().splitlines() if cpuinfo.exists() else []
     model = next(
-        (l.split(":", 1)[1].strip() for l in lines if l.startswith("model name")), platform.processor()
+        (line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")),
+        platform.processor(),
     )
     device = torch.cuda.get_device_name() if torch.cuda.is_available() else "no GPU"
-    return f"{model}, {os.cpu_count()} cores, {device}, Python {platform.python_version()}, torch {torch.__version__}"
+    python = platform.python_version()
+    return f"{model}, {os.cpu_count()} cores, {device}, Python {python}, torch {torch.__version__}"
 
 
 def timed_interleaved(fns: dict, repeats: int) -> dict[str, float]:

@@ -8,7 +8,8 @@ two configs A and B that give it different bytes: a run towards the other config
 --seed), the outputs are compared with the reference digests of A and B, the run is repeated to
 completion and compared again. Ratios and counts only; the machine is named in the JSON.
 
-Usage: python benchmarks/fault_injection.py [--kills 10] [--seed 0] [--out benchmarks/results/fault_injection.json]
+Usage: python benchmarks/fault_injection.py [--kills 10] [--seed 0]
+                                            [--out benchmarks/results/fault_injection.json]
 """
 
 from __future__ import annotations

@@ -50,7 +50,8 @@ CATALOGS = {
 
 
 def dataset(name: str, **overrides) -> dict:
-    """A dataset entry whose catalog is the fixture `name`, with `overrides` replacing catalog keys (None: removing)."""
+    """A dataset entry whose catalog is the fixture `name`, with `overrides` replacing catalog keys (None:
+    removing)."""
     catalog = {**copy.deepcopy(CATALOGS[name]), **overrides}
     return {
         "source": "youtube",

@@ -91,7 +91,8 @@ def snakemake_env() -> dict:
 
 
 def copy_workflow(dest: Path) -> Path:
-    """The workflow files (Snakefile, workflow/, profiles/, config/) in a fresh folder, as a clone has them."""
+    """The workflow files (Snakefile, workflow/, profiles/, config/) in a fresh folder, as a clone has
+    them."""
     shutil.copy(REPO / "Snakefile", dest / "Snakefile")
     shutil.copytree(REPO / "workflow", dest / "workflow")
     shutil.copytree(REPO / "profiles", dest / "profiles")

@@ -12,13 +12,17 @@ EPS = np.finfo(np.float32).eps
 
 
 def numpy_log_mel(wave, sr=16000, n_mels=128, win=400, hop=160, n_fft=512):
-    """Written from the definition: Hamming-windowed 25 ms frames, 512-point power FFT, HTK-mel triangles in Hz."""
+    """Written from the definition: Hamming-windowed 25 ms frames, 512-point power FFT, HTK-mel triangles in
+    Hz."""
     wave = wave.astype(np.float64)
     count = 1 + (len(wave) - win) // hop
     frames = np.stack([wave[i * hop : i * hop + win] for i in range(count)])
     window = 0.54 - 0.46 * np.cos(2 * np.pi * np.arange(win) / (win - 1))
     power = np.abs(np.fft.rfft(frames * window, n=n_fft)) ** 2
-    mel = lambda f: 2595 * np.log10(1 + f / 700)
+
+    def mel(f):
+        return 2595 * np.log10(1 + f / 700)
+
     edges = 700 * (10 ** (np.linspace(mel(0), mel(sr / 2), n_mels + 2) / 2595) - 1)
     freqs = np.linspace(0, sr / 2, n_fft // 2 + 1)
     lo, mid, hi = edges[:-2, None], edges[1:-1, None], edges[2:, None]

@@ -286,7 +286,8 @@ def test_snakemake_on_an_empty_folder_fails_with_one_line(tmp_path):
     assert result.returncode != 0, output
     log = (project / "logs" / "download" / "mine.log").read_text()
     assert log.strip().splitlines() == [
-        f"mmrobust: error: {tmp_path / 'empty'} (local.path): no clips (no media files found); earlier data (if any) was kept"
+        f"mmrobust: error: {tmp_path / 'empty'} (local.path): no clips (no media files found); earlier data "
+        "(if any) was kept"
     ]
     assert "Traceback" not in output
     assert not (project / "data" / "mine").exists() and not (project / "features" / "mine").exists()

@@ -31,7 +31,8 @@ def run(cwd, *args):
 
 
 def origin(parent):
-    """parent/project, run and pushed to its committed default remote: the folder parent/mmrobust-dvc-storage."""
+    """parent/project, run and pushed to its committed default remote: the folder
+    parent/mmrobust-dvc-storage."""
     project = parent / "project"
     (project / "profiles/default").mkdir(parents=True)
     (project / "profiles/default/config.yaml").write_text("cores: 1\n")
@@ -78,8 +79,8 @@ def test_pull_into_a_clone_elsewhere_says_in_one_line_which_remote_to_configure(
     there = clone(project, tmp_path / "b" / "clone")
     line = one_line_failure(run(there, "scripts/dvc-pull"))
     assert (
-        f"DVC remote 'local' is the folder {tmp_path / 'b' / 'mmrobust-dvc-storage'}, which does not exist here"
-        in line
+        f"DVC remote 'local' is the folder {tmp_path / 'b' / 'mmrobust-dvc-storage'}, which does not exist "
+        "here" in line
     )
     assert "dvc remote modify --local local url URL" in line
     assert not (there / "out").exists()

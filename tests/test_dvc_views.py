@@ -20,7 +20,8 @@ SPEC = {
     "tasks": TASKS,
     "wiseft": {"alpha": 0.5, "sweep": [0.0, 0.5, 1.0]},
 }
-# p(M_E, M_T) = ROW[M_E] + OFFSET[experiment, method] for every M_T and both tasks: P(M_T) = mean(ROW) + offset = 0.4 + offset
+# p(M_E, M_T) = ROW[M_E] + OFFSET[experiment, method] for every M_T and both tasks: P(M_T) = mean(ROW) +
+# offset = 0.4 + offset
 # and R(M_T) = min(ROW) + offset = 0.1 + offset, the same for every M_T, so P and R are these by hand
 ROW = dict(zip(SUBSETS, (0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1)))
 OFFSET = {"lp": 0.0, "ft": 0.125, "masd": 0.25, "wiseft": 0.375}
@@ -190,7 +191,8 @@ def test_dvc_plots_draw_a_sweep_line_per_experiment_and_revision(tmp_path):
         f"results/plots/fig6_{t}.png" for t in TASKS
     } == set(plots)
     p, r = lines(plots["wiseft_sweep_multilabel_P"]), lines(plots["wiseft_sweep_multilabel_R"])
-    # sweep cells: ROW[M_E] + experiment offset + alpha / 4, so P = 40 + offset + 25 alpha and R = 10 + offset + 25 alpha
+    # sweep cells: ROW[M_E] + experiment offset + alpha / 4, so P = 40 + offset + 25 alpha and R = 10 +
+    # offset + 25 alpha
     assert p == {
         ("realign", "workspace"): [("0", "40.00"), ("0.5", "52.50"), ("1", "65.00")],
         ("vatt", "workspace"): [("0", "46.25"), ("0.5", "58.75"), ("1", "71.25")],

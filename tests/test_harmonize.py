@@ -1,4 +1,5 @@
-"""Realignment: conflicts removed, aligned pairs untouched, GradVac toward its target, exact = per-sample autograd."""
+"""Realignment: conflicts removed, aligned pairs untouched, GradVac toward its target, exact = per-sample
+autograd."""
 
 import pytest
 import torch

@@ -52,7 +52,9 @@ def test_dropped_connection_resumes_with_range(server, tmp_path):
     requests = [r for n, r in server.requests() if n == "shard-000001.tar"]
     assert requests[0] is None and requests[1].startswith("bytes=") and requests[1] != "bytes=0-"
     assert not list((tmp_path / "cache").glob("*.part"))
-    for name, digest in (l.split()[::-1] for l in (server.root / "SHA256SUMS").read_text().splitlines()):
+    for name, digest in (
+        line.split()[::-1] for line in (server.root / "SHA256SUMS").read_text().splitlines()
+    ):
         assert sha256_file(tmp_path / "cache" / f"{digest}.tar") == digest
 
 

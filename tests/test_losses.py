@@ -43,7 +43,10 @@ def test_mil_nce_matches_hand_computation():
     v, t = unit(B, 8, seed=2), unit(B, K, 8, seed=3)
     cand = torch.tensor([[1, 1, 0], [1, 0, 0], [1, 1, 1], [1, 1, 0]], dtype=torch.bool)
     valid = torch.ones(B, dtype=torch.bool)
-    e = lambda i, j, c: math.exp(float(v[i] @ t[j, c]) / TAU)
+
+    def e(i, j, c):
+        return math.exp(float(v[i] @ t[j, c]) / TAU)
+
     want = []
     for i in range(B):
         pos = sum(e(i, i, c) for c in range(K) if cand[i, c])

@@ -129,7 +129,8 @@ def test_curriculum_stage_scores_every_clip(tiny_config, tiny_features, tmp_path
 
 
 def flat_update(state, start, skip_key_bias):
-    """All parameters as one vector of their change from `start`; optionally without the attention key biases."""
+    """All parameters as one vector of their change from `start`; optionally without the attention key
+    biases."""
     parts = []
     for name, value in state.items():
         change = (value.float() - start[name].float()).flatten()

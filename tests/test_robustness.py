@@ -1,4 +1,5 @@
-"""Task metrics against sklearn, and seed 003's P/R metrics on hand-made matrices (strata edge cases included)."""
+"""Task metrics against sklearn, and seed 003's P/R metrics on hand-made matrices (strata edge cases
+included)."""
 
 import numpy as np
 import pytest

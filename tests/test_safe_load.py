@@ -55,7 +55,8 @@ def test_embed_refuses_a_checkpoint_that_runs_code(evil, tmp_path):
     )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        f"mmrobust: error: {path}: refused to load this checkpoint: its pickle calls posix.system (only tensors, "
+        f"mmrobust: error: {path}: refused to load this checkpoint: its pickle calls posix.system (only "
+        "tensors, "
         "dicts, lists, str, numbers, bool and None load; nothing in the file was run)"
     ]
     assert not marker.exists()

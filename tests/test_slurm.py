@@ -96,7 +96,8 @@ def test_pipeline_through_sbatch_equals_the_local_run(slurm, projects, tmp_path)
 
 
 def test_pretraining_on_two_processes_under_srun(slurm, tiny_config, tiny_features, tmp_path):
-    """sbatch --ntasks=2: scripts/launch starts 2 ranks with srun (gloo); compared to one process as in test_pretrain."""
+    """sbatch --ntasks=2: scripts/launch starts 2 ranks with srun (gloo); compared to one process as in
+    test_pretrain."""
     from test_pretrain import REALIGNMENTS, flat_update, realign_spec
 
     from mmrobust.models.checkpoint import read
@@ -107,7 +108,8 @@ def test_pretraining_on_two_processes_under_srun(slurm, tiny_config, tiny_featur
     for processes in (1, 2):
         out = tmp_path / str(processes)
         command = (
-            f"scripts/launch {processes} mmrobust pretrain --spec {shlex.quote(json.dumps(spec))} --features {tiny_features}"
+            f"scripts/launch {processes} mmrobust pretrain --spec {shlex.quote(json.dumps(spec))} "
+            f"--features {tiny_features}"
             f" --out {out}/m.pt --curves {out}/m.csv"
         )
         sh(

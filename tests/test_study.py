@@ -1,4 +1,5 @@
-"""The study stages through the CLI on the tiny features: embed, the four methods, the matrices, the report."""
+"""The study stages through the CLI on the tiny features: embed, the four methods, the matrices, the
+report."""
 
 import csv
 import json

@@ -31,7 +31,8 @@ def test_decoded_frames_have_stored_short_side(tmp_path):
 
 
 # Stored (height, width) worked out by hand: the short side set, the long side scaled and rounded to
-# even. decord 0.6.0 failed on every output width of 48 or 72 (issue 13, item 8): 16:9 at short side 40 among them.
+# even. decord 0.6.0 failed on every output width of 48 or 72 (issue 13, item 8): 16:9 at short side 40 among
+# them.
 @pytest.mark.parametrize(
     "size, side, stored",
     [

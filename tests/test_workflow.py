@@ -1,4 +1,5 @@
-"""The Snakemake workflow on the tiny config: plan, real run, nothing left to do, deterministic, targeted reruns."""
+"""The Snakemake workflow on the tiny config: plan, real run, nothing left to do, deterministic, targeted
+reruns."""
 
 import re
 import subprocess
@@ -33,7 +34,8 @@ def ran(projects):
     return projects
 
 
-# 4 experiments x 2 tasks: an embedding file each; 4 methods of finetune; evaluate (lp, ft, masd) and evaluate_wiseft
+# 4 experiments x 2 tasks: an embedding file each; 4 methods of finetune; evaluate (lp, ft, masd) and
+# evaluate_wiseft
 STUDY = {"embed": 8, "finetune": 32, "evaluate": 24, "evaluate_wiseft": 8, "report": 1, "all": 1}
 
 

@@ -189,7 +189,8 @@ def test_min_interval_spaces_requests_across_workers(www, tmp_path):
     videos = ("okvideo0001", "okvideo0002", "trunconce01")
     catalog = kinetics_csv(tmp_path / "train.csv", [(v, 1.0, 3.0) for v in videos])
     with MediaServer(www) as server:
-        # The first extraction of a process imports yt-dlp's extractors (~0.3 s), which would delay its request.
+        # The first extraction of a process imports yt-dlp's extractors (~0.3 s), which would delay its
+        # request.
         warm = kinetics_csv(tmp_path / "one.csv", [(videos[0], 1.0, 3.0)])
         download(spec(server, warm, tmp_path / "c0"), tmp_path / "warm", workers=1)
         server.log.clear()
@@ -206,12 +207,14 @@ class _Cause(Exception):
     "message, status",
     [
         (
-            "ERROR: [youtube] abcdefghijk: Private video. Sign in if you've been granted access to this video",
+            "ERROR: [youtube] abcdefghijk: Private video. Sign in if you've been granted access to this "
+            "video",
             "private",
         ),
         ("ERROR: [youtube] abcdefghijk: Video unavailable. This video is private", "private"),
         (
-            "ERROR: [youtube] abcdefghijk: Join this channel to get access to members-only content like this video",
+            "ERROR: [youtube] abcdefghijk: Join this channel to get access to members-only content like "
+            "this video",
             "private",
         ),
         (
@@ -220,7 +223,8 @@ class _Cause(Exception):
         ),
         ("ERROR: [youtube] abcdefghijk: Video unavailable", "gone"),
         (
-            "ERROR: [youtube] -bcdefghijk: This video is no longer available because the YouTube account associated with "
+            "ERROR: [youtube] -bcdefghijk: This video is no longer available because the YouTube account "
+            "associated with "
             "this video has been terminated.",
             "gone",
         ),

@@ -86,7 +86,8 @@ def _method_args(parser: argparse.ArgumentParser, pretrained_required: bool) -> 
 def cmd_check_config(args: argparse.Namespace) -> None:
     config = load_config(args.config or DEFAULT_CONFIG)
     print(
-        f"ok: {', '.join(args.config or DEFAULT_CONFIG)} ({len(config['datasets'])} dataset(s): {', '.join(sorted(config['datasets']))})"
+        f"ok: {', '.join(args.config or DEFAULT_CONFIG)} ({len(config['datasets'])} dataset(s): "
+        f"{', '.join(sorted(config['datasets']))})"
     )
 
 
@@ -108,7 +109,8 @@ def cmd_features(args: argparse.Namespace) -> None:
 
 @contextmanager
 def _process_group() -> Iterator:
-    """The distributed world of this process (torchrun or srun; one process otherwise), joined for the stage."""
+    """The distributed world of this process (torchrun or srun; one process otherwise), joined for the
+    stage."""
     from .distributed import init, shutdown, world_from_env
 
     world = world_from_env()
@@ -374,7 +376,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "estimate",
-        help="clips, hours and feature sizes per split of the config's catalog datasets (reads the catalogs only)",
+        help="clips, hours and feature sizes per split of the config's catalog datasets"
+        " (reads the catalogs only)",
     )
     p.add_argument(
         "--config",

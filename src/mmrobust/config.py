@@ -123,7 +123,8 @@ def _check_relations(config: dict, source: str) -> None:
         if video["crop_size"] > min(lo, video["eval_short_side"]):
             fail(
                 "features.video.crop_size",
-                f"{video['crop_size']} does not fit in the short sides {lo} (train) and {video['eval_short_side']} (eval)",
+                f"{video['crop_size']} does not fit in the short sides {lo} (train) and "
+                f"{video['eval_short_side']} (eval)",
             )
     for name, overrides in config.get("experiments", {}).items():
         merged = experiment_settings(config, name, source)
@@ -172,17 +173,20 @@ def _check_patches(model: dict, features: dict, key: str, fail) -> None:
     if video["num_frames"] % t or video["crop_size"] % h or video["crop_size"] % w:
         fail(
             f"{key}.tubelet",
-            f"{sizes['tubelet']} does not tile the {video['num_frames']} frames x {video['crop_size']}px crop of features.video",
+            f"{sizes['tubelet']} does not tile the {video['num_frames']} frames x {video['crop_size']}px "
+            "crop of features.video",
         )
     if features["audio"]["n_mels"] % sizes["audio_patch"][0]:
         fail(
             f"{key}.audio_patch",
-            f"{sizes['audio_patch'][0]} mel rows do not tile features.audio.n_mels = {features['audio']['n_mels']}",
+            f"{sizes['audio_patch'][0]} mel rows do not tile features.audio.n_mels = "
+            f"{features['audio']['n_mels']}",
         )
 
 
 def load_config(paths: Iterable[str | Path]) -> dict:
-    """Merge YAML files left to right (later keys win, dicts merge recursively, as Snakemake does) and validate."""
+    """Merge YAML files left to right (later keys win, dicts merge recursively, as Snakemake does) and
+    validate."""
     merged: dict = {}
     names = []
     for path in paths:

@@ -54,7 +54,8 @@ def batch_indices(
 
 
 def score_triplets(model, clips, batch_size: int, gradients) -> np.ndarray:
-    """c_i for every clip (NaN where one modality is missing). `gradients(out, batch) -> (g_va, g_vt)` per row."""
+    """c_i for every clip (NaN where one modality is missing). `gradients(out, batch) -> (g_va, g_vt)` per
+    row."""
     scores = np.full(len(clips), np.nan)
     device = next(model.parameters()).device
     for first in tqdm(range(0, len(clips), batch_size), desc="curriculum scores", unit="batch"):

@@ -58,7 +58,8 @@ class World:
         return tensor
 
     def gather(self, local: torch.Tensor) -> torch.Tensor:
-        """Every rank's rows, in rank order; this rank's own rows stay live for autograd, the others are constants."""
+        """Every rank's rows, in rank order; this rank's own rows stay live for autograd, the others are
+        constants."""
         if not self.active:
             return local
         parts = [torch.empty_like(local) for _ in range(self.size)]

@@ -125,7 +125,8 @@ def estimate(config: dict, dataset: str | None = None) -> str:
     features = config["features"]
     if dataset is not None and dataset not in config["datasets"]:
         raise MmrobustError(
-            f"config: datasets.{dataset}: no such dataset (configured: {', '.join(sorted(config['datasets']))})"
+            f"config: datasets.{dataset}: no such dataset (configured: "
+            f"{', '.join(sorted(config['datasets']))})"
         )
     names = [dataset] if dataset else sorted(n for n, d in config["datasets"].items() if "catalog" in d)
     blocks, counts = [], {}

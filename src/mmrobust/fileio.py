@@ -16,7 +16,8 @@ from typing import IO, Iterable, Iterator, Sequence
 
 @contextmanager
 def atomic_path(path: str | os.PathLike, mode: int = 0o644) -> Iterator[Path]:
-    """Yield a temporary path beside `path`; rename it (with `mode`) over `path` only if the block succeeds."""
+    """Yield a temporary path beside `path`; rename it (with `mode`) over `path` only if the block
+    succeeds."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)

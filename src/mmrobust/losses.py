@@ -48,7 +48,8 @@ def mil_nce_terms(
     tau: float = TEMPERATURE,
     own: bool = False,
 ) -> torch.Tensor:
-    """Per-clip terms l_i (B,), zero where invalid. q: (B, D); k: (B, K, D) or (B, D); candidates: (B, K) bool."""
+    """Per-clip terms l_i (B,), zero where invalid. q: (B, D); k: (B, K, D) or (B, D); candidates: (B, K)
+    bool."""
     if k.dim() == 2:
         k = k[:, None, :]
     batch, count = k.shape[:2]
@@ -63,7 +64,8 @@ def mil_nce_terms(
         positives = torch.logsumexp(
             s.diagonal(dim1=0, dim2=1).T.masked_fill(~cand, NEG), 1
         )  # s_iic, c in P(i)
-        # q -> k: query i against every candidate of every clip; k -> q: clip i's candidates against every query
+        # q -> k: query i against every candidate of every clip; k -> q: clip i's candidates against every
+        # query
         everything = s.flatten(1) if side == "q" else s.permute(1, 2, 0).flatten(1)
         terms.append(torch.logsumexp(everything, 1) - positives)
     out = 0.5 * (terms[0] + terms[1])

@@ -1,4 +1,5 @@
-"""AdamW with the usual decay groups; learning rate: linear warm-up, then cosine decay to min_lr (per step)."""
+"""AdamW with the usual decay groups; learning rate: linear warm-up, then cosine decay to min_lr (per
+step)."""
 
 from __future__ import annotations
 

@@ -13,7 +13,8 @@ def class_names(rows: list[dict], splits: tuple[str, ...], source: str) -> list[
     names = sorted({label for r in rows if r["split"] in splits for label in r["labels"].split(";") if label})
     if len(names) < 2:
         raise MmrobustError(
-            f"{source}: labels: splits {', '.join(splits)} have {len(names)} class(es); a task needs at least 2"
+            f"{source}: labels: splits {', '.join(splits)} have {len(names)} class(es); a task needs at "
+            "least 2"
         )
     return names
 
@@ -55,7 +56,8 @@ def distill_ids(rows: list[dict], split: str, size: int, seed: int, source: str)
         )
     if size > len(complete):
         raise MmrobustError(
-            f"{source}: study.distill.size {size} is more than the {len(complete)} complete clips of split {split!r}"
+            f"{source}: study.distill.size {size} is more than the {len(complete)} complete clips of split "
+            f"{split!r}"
         )
     picked = np.random.default_rng(seed).choice(len(complete), size, replace=False)
     return {complete[i] for i in picked}

@@ -14,8 +14,9 @@ import torch.nn.functional as F
 
 
 def task_loss(logits: torch.Tensor, target: torch.Tensor, kind: str, reduction: str = "mean") -> torch.Tensor:
-    """`target`: (N, C) {0, 1} or probabilities for multilabel; (N,) indices or (N, C) probabilities for singlelabel.
-    `reduction="sum"` sums the clips' losses (a process's share of a batch; the caller divides by the batch)."""
+    """`target`: (N, C) {0, 1} or probabilities for multilabel; (N,) indices or (N, C) probabilities for
+    singlelabel. `reduction="sum"` sums the clips' losses (a process's share of a batch; the caller
+    divides by the batch)."""
     if kind == "multilabel":
         if reduction == "sum":
             return (

@@ -116,7 +116,8 @@ def run_finetune(
     }[method]
     if any(path is None for path in needed):
         raise MmrobustError(
-            f"finetune {method}: needs --features, --lp (ft, masd), --distill-features (masd), --masd (wiseft)"
+            f"finetune {method}: needs --features, --lp (ft, masd), --distill-features (masd), --masd "
+            "(wiseft)"
         )
     cache = _read_cache(embeddings)
     inputs = (
@@ -188,7 +189,8 @@ def _train_cells(spec, cache, pretrained, features_dir, distill_dir, lp_dir, mas
     clips = ClipSet(features_dir, spec["task"]["train"], spec["features"])
     if clips.ids != cache["train"]["ids"]:
         raise MmrobustError(
-            f"{features_dir}: the clips of split {spec['task']['train']!r} differ from the embeddings' (rerun embed)"
+            f"{features_dir}: the clips of split {spec['task']['train']!r} differ from the embeddings' "
+            "(rerun embed)"
         )
     distill = None
     if method == "masd":
@@ -250,7 +252,8 @@ def run_evaluate(
     clips = ClipSet(features_dir, spec["task"]["eval"], spec["features"])
     if clips.ids != cache["eval"]["ids"]:
         raise MmrobustError(
-            f"{features_dir}: the clips of split {spec['task']['eval']!r} differ from the embeddings' (rerun embed)"
+            f"{features_dir}: the clips of split {spec['task']['eval']!r} differ from the embeddings' "
+            "(rerun embed)"
         )
 
     def evaluate(model: Classifier, subset: str) -> dict:

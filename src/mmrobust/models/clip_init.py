@@ -2,7 +2,8 @@
 
 What is copied, where the shapes agree (the papers: CLIP ViT-B/16 into ViT-B/16 encoders):
   visual transformer blocks   -> the video and audio encoders (ms) or the shared backbone (ma)
-  text transformer blocks     -> the text encoder (ms only; CLIP's text tower is narrower than its image tower)
+  text transformer blocks     -> the text encoder (ms only; CLIP's text tower is narrower than its
+                                 image tower)
   visual.ln_post / ln_final   -> the encoders' final norms
   visual.conv1 (W, 3, p, p)   -> video tubelets, inflated over time and divided by its length (I3D);
                                  audio patches, summed over RGB (AST)

@@ -7,7 +7,8 @@ from torch import nn
 
 
 class VideoTubelets(nn.Module):
-    """(B, 3, T, H, W) -> (B, T'*H'*W', width): non-overlapping tubelets, factorised time x space positions."""
+    """(B, 3, T, H, W) -> (B, T'*H'*W', width): non-overlapping tubelets, factorised time x space
+    positions."""
 
     def __init__(self, width: int, tubelet: list[int], num_frames: int, crop: int):
         super().__init__()

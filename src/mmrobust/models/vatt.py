@@ -94,7 +94,8 @@ class VATT(nn.Module):
         }
 
     def sample_keep(self, generators: Sequence[torch.Generator]) -> dict[str, torch.Tensor] | None:
-        """DropToken: sorted indices of the video and audio tokens each sample keeps (one generator per sample)."""
+        """DropToken: sorted indices of the video and audio tokens each sample keeps (one generator per
+        sample)."""
         return sample_keep(self.token_counts(), self.cfg.drop_token, generators)
 
     def encode_modality(

@@ -28,7 +28,8 @@ def _git(repo: Path, *args: str) -> str:
     result = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True)
     if result.returncode != 0:
         raise MmrobustError(
-            f"git {' '.join(args)}: {result.stderr.strip().splitlines()[-1] if result.stderr.strip() else 'failed'}"
+            f"git {' '.join(args)}: "
+            f"{result.stderr.strip().splitlines()[-1] if result.stderr.strip() else 'failed'}"
         )
     return result.stdout
 
@@ -118,7 +119,8 @@ def summary(changed: list[list], rows: list[list], hidden: int, compared: int, t
     text = (
         f"summary: {_plural(len(changed), 'cell')} changed, {_plural(count(False, 'added'), 'row')} added, "
         f"{_plural(count(False, 'removed'), 'row')} removed, {_plural(count(True, 'added'), 'table')} added, "
-        f"{_plural(count(True, 'removed'), 'table')} removed (in {differ} of {_plural(compared, 'table')} compared); "
+        f"{_plural(count(True, 'removed'), 'table')} removed (in {differ} of {_plural(compared, 'table')} "
+        "compared); "
     )
     if tol is None:
         return text + "no tolerance"

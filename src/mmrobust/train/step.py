@@ -71,7 +71,8 @@ def parameter_gradients(
     flags: dict | None = None,
     offset: int = 0,
 ) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
-    """(B, P) each, exact: triplet i's gradients w.r.t. the P shared parameters, other clips' embeddings fixed.
+    """(B, P) each, exact: triplet i's gradients w.r.t. the P shared parameters, other clips' embeddings
+    fixed.
 
     `batch` and `keep` hold the B local clips; `out`'s embeddings and `flags` (default: the batch's)
     may be the global batch's, with the local clips at rows offset .. offset + B."""
