@@ -9,7 +9,8 @@ import mmrobust
 SRC = Path(mmrobust.__file__).parent
 
 # Higher may import lower. models.presets is the table of model sizes that config.py validates
-# against: plain data, so it sits on the ground floor with config.
+# against, downstream.methods the registry of fine-tuning methods config.py builds the study specs
+# from: plain data, so they sit on the ground floor with config.
 FLOORS = {
     0: (
         "errors",
@@ -22,6 +23,7 @@ FLOORS = {
         "schedule",
         "config",
         "models.presets",
+        "downstream.methods",
         "keep",
         "losses",
         "harmonize",
@@ -97,3 +99,4 @@ def test_the_floor_check_sees_an_upward_import(tmp_path, monkeypatch):
     assert imports(package / "bad.py") == ["features.clips", "errors"]
     assert floor("data.bad") == 1 and floor("features.clips") == 2
     assert floor("models.presets") == 0 and floor("models.config") == 3
+    assert floor("downstream.methods") == 0 and floor("downstream.stages") == 5

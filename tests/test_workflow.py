@@ -8,6 +8,8 @@ import sys
 import pytest
 from conftest import copy_workflow, snakemake_env, tree_digest
 
+from mmrobust.downstream import methods
+
 pytestmark = pytest.mark.slow
 
 
@@ -34,9 +36,16 @@ def ran(projects):
     return projects
 
 
-# 4 experiments x 2 tasks: an embedding file each; 4 methods of finetune; evaluate (lp, ft, masd) and
-# evaluate_wiseft
-STUDY = {"embed": 8, "finetune": 32, "evaluate": 24, "evaluate_wiseft": 8, "report": 1, "all": 1}
+# 4 experiments x 2 tasks: an embedding file each; finetune of every registered method (lp, ft, masd,
+# wiseft); evaluate of those without a sweep (lp, ft, masd), evaluate_wiseft of those with one (wiseft)
+STUDY = {
+    "embed": 8,
+    "finetune": 8 * len(methods.names()),
+    "evaluate": 8 * (len(methods.names()) - len(methods.swept())),
+    "evaluate_wiseft": 8 * len(methods.swept()),
+    "report": 1,
+    "all": 1,
+}
 
 
 def test_dry_run_plans_every_stage(tmp_path):

@@ -15,7 +15,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, Sequence
 
-from .config import METHODS, load_config, parse_spec, stage_spec, study_spec
+from .config import load_config, parse_spec, stage_spec, study_spec
+from .downstream import methods
 from .errors import MmrobustError
 
 DEFAULT_CONFIG = ["config/config.yaml"]
@@ -73,14 +74,33 @@ def _stage_args(parser: argparse.ArgumentParser, name: str | None, workers: bool
 
 
 def _method_args(parser: argparse.ArgumentParser, pretrained_required: bool) -> None:
-    """The inputs of the finetune and evaluate stages, which both read all of them (wiseft: --lp, --masd)."""
+    """The inputs of the finetune and evaluate stages, which both read all of them: --<method> is
+    the folder of the models of a method another one starts from (downstream.methods)."""
     _stage_args(parser, "--task")
-    parser.add_argument("--method", choices=METHODS, help="(with --config; a --spec names it)")
+    parser.add_argument("--method", choices=methods.names(), help="(with --config; a --spec names it)")
     parser.add_argument("--pretrained", required=pretrained_required, help="pretrained checkpoint")
     parser.add_argument("--embeddings", required=True, help="the task's embeddings file (embed stage)")
-    parser.add_argument("--features", help="features folder of the task's dataset (all methods but lp)")
-    parser.add_argument("--lp", help="folder of the linear-probe heads")
-    parser.add_argument("--masd", help="folder of the MASD models (wiseft)")
+    parser.add_argument(
+        "--features",
+        help="features folder of the task's dataset ("
+        + ", ".join(
+            m for m in methods.names() if methods.get(m).clips or methods.get(m).evaluated_on == "clips"
+        )
+        + ")",
+    )
+    for dep in methods.dependencies():
+        users = [m for m in methods.names() if dep in methods.get(m).starts_from]
+        parser.add_argument(
+            f"--{dep}", dest=_models_dest(dep), help=f"folder of the {dep} models ({', '.join(users)})"
+        )
+
+
+def _models_dest(method: str) -> str:
+    return f"models_of_{method}"
+
+
+def _models(args: argparse.Namespace) -> dict[str, Path | None]:
+    return {dep: _path(getattr(args, _models_dest(dep))) for dep in methods.dependencies()}
 
 
 def cmd_check_config(args: argparse.Namespace) -> None:
@@ -182,8 +202,7 @@ def cmd_finetune(args: argparse.Namespace) -> None:
             Path(args.selection),
             _path(args.features),
             _path(args.distill_features),
-            _path(args.lp),
-            _path(args.masd),
+            _models(args),
             world,
         )
 
@@ -200,8 +219,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         _path(args.features),
         _path(args.sweep),
         _path(args.pretrained),
-        _path(args.lp),
-        _path(args.masd),
+        _models(args),
     )
 
 
@@ -310,23 +328,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_embed)
 
     p = sub.add_parser(
-        "finetune", help="train one method (lp, ft, masd, wiseft) on each of the 7 training modality sets"
+        "finetune",
+        help=f"train one method ({', '.join(methods.names())}) on each of the 7 training modality sets",
     )
     _method_args(p, pretrained_required=True)
     p.add_argument("--out", required=True, help="folder to write <M_T>.pt into")
     p.add_argument(
         "--selection", required=True, help="CSV to write: validation metric per candidate, the selected one"
     )
-    p.add_argument("--distill-features", help="features folder of D_SD's dataset (masd)")
+    p.add_argument(
+        "--distill-features",
+        help="features folder of D_SD's dataset ("
+        + ", ".join(m for m in methods.names() if methods.get(m).distill)
+        + ")",
+    )
     p.set_defaults(func=cmd_finetune)
 
     p = sub.add_parser(
-        "evaluate", help="the 7 x 7 matrix p(M_E, M_T) of one method (wiseft: and its α sweep)"
+        "evaluate",
+        help="the 7 x 7 matrix p(M_E, M_T) of one method (" + ", ".join(methods.swept()) + ": and its sweep)",
     )
     _method_args(p, pretrained_required=False)
     p.add_argument("--models", required=True, help="folder of the method's <M_T>.pt")
     p.add_argument("--out", required=True, help="matrix CSV to write")
-    p.add_argument("--sweep", help="α-sweep CSV to write (wiseft)")
+    p.add_argument("--sweep", help="sweep CSV to write (" + ", ".join(methods.swept()) + ")")
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser(

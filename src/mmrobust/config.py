@@ -16,6 +16,10 @@ from typing import Any, Iterable
 import jsonschema
 import yaml
 
+from .downstream.methods import get as get_method
+from .downstream.methods import names as method_names
+from .downstream.methods import pick, report_sections, report_settings
+from .downstream.methods import sections as method_sections
 from .errors import MmrobustError
 from .models.presets import PRESETS
 
@@ -262,22 +266,18 @@ def stage_spec(stage: str, config: dict, key: str) -> dict[str, Any]:
     raise ValueError(f"unknown stage {stage!r}")
 
 
-METHODS = ("lp", "ft", "masd", "wiseft")
-# The settings each method's finetune job reads (masd trains as ft does, plus the distillation).
-_METHOD_KEYS = {"lp": ("lp",), "ft": ("ft",), "masd": ("ft", "masd", "distill"), "wiseft": ("wiseft",)}
-
-
 def study_spec(
     stage: str, config: dict, task: str | None = None, method: str | None = None
 ) -> dict[str, Any]:
-    """What an embed / finetune / evaluate / report job depends on (besides its input files)."""
+    """What an embed / finetune / evaluate / report job depends on (besides its input files). A
+    method's jobs read the `study` settings its registry entry names (downstream.methods)."""
     study = config["study"]
     if stage == "report":
         return {
             "seed": config["seed"],
             "experiments": sorted(config["experiments"]),
             "tasks": study["tasks"],
-            "wiseft": study["wiseft"],
+            **report_settings(study),
         }
     if task not in study["tasks"]:
         raise MmrobustError(
@@ -291,18 +291,15 @@ def study_spec(
     }
     if stage == "embed":
         return spec
-    if method not in METHODS:
-        raise MmrobustError(f"config: method {method!r}: not one of {', '.join(METHODS)}")
+    entry = get_method(method)
     spec["method"] = method
     if stage == "finetune":
         spec["validation_fraction"] = study["validation_fraction"]
-        spec.update({key: study[key] for key in _METHOD_KEYS[method]})
-        if method == "wiseft":
-            spec["wiseft"] = {"alpha": study["wiseft"]["alpha"]}
+        spec.update(pick(study, entry.settings))
         return spec
     if stage == "evaluate":
-        if method == "wiseft":
-            spec["wiseft"] = study["wiseft"]
+        if entry.sweep is not None:
+            spec.update(pick(study, entry.sweep.settings))
         return spec
     raise ValueError(f"unknown stage {stage!r}")
 
@@ -316,7 +313,7 @@ def _spec_schema(stage: str) -> dict:
     schema = copy.deepcopy(load_schema("config.schema.yaml"))
     study = {
         key: {"$ref": f"#/$defs/study/properties/{key}"}
-        for key in ("lp", "ft", "masd", "wiseft", "distill", "validation_fraction", "batch_size")
+        for key in (*method_sections(), "validation_fraction", "batch_size")
     }
     task = {"$ref": "#/$defs/study/properties/tasks/additionalProperties"}
     model_inputs = {
@@ -328,7 +325,7 @@ def _spec_schema(stage: str) -> dict:
     if stage in ("embed", "finetune", "evaluate"):
         properties = {
             **model_inputs,
-            **({} if stage == "embed" else {"method": {"enum": list(METHODS)}}),
+            **({} if stage == "embed" else {"method": {"enum": list(method_names())}}),
             **({k: v for k, v in study.items() if k != "batch_size"} if stage != "embed" else {}),
         }
         schema.update(properties=properties, required=sorted(model_inputs), additionalProperties=False)
@@ -338,7 +335,7 @@ def _spec_schema(stage: str) -> dict:
             "seed": {"$ref": "#/$defs/seed"},
             "experiments": {"type": "array", "items": {"type": "string"}},
             "tasks": {"$ref": "#/$defs/study/properties/tasks"},
-            "wiseft": study["wiseft"],
+            **{k: study[k] for k in report_sections()},
         }
         schema.update(properties=properties, required=sorted(properties), additionalProperties=False)
         return schema

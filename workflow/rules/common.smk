@@ -4,7 +4,8 @@ import functools
 import os
 import sys
 
-from mmrobust.config import METHODS, experiment_settings, spec_json, study_spec_json, validate_config
+from mmrobust.config import experiment_settings, spec_json, study_spec_json, validate_config
+from mmrobust.downstream import methods
 from mmrobust.errors import MmrobustError
 from mmrobust.modalities import SUBSETS
 
@@ -14,7 +15,7 @@ wildcard_constraints:
     dataset="[a-z0-9][a-z0-9_-]*",
     experiment="[a-z0-9][a-z0-9_-]*",
     task="[a-z0-9][a-z0-9_-]*",
-    method="|".join(METHODS),
+    method=methods.alternatives(methods.names()),
 
 
 # A rule's cluster request when config `cluster.resources` names neither it nor `default`.
@@ -135,40 +136,29 @@ def task_features(wildcards):
     return features_of(config["study"]["tasks"][wildcards.task]["dataset"])
 
 
-@known_names
-def method_models(wildcards, method):
-    return expand("checkpoints/{experiment}/{task}/{method}/{train_set}.pt", experiment=wildcards.experiment,
-                  task=wildcards.task, method=method, train_set=SUBSETS)
-
-
+# What a method's jobs read comes from its entry in mmrobust.downstream.methods (the registry).
 @known_names
 def finetune_inputs(wildcards):
-    """lp reads the cached embeddings; ft and masd the task's clips and the lp heads; masd also D_SD's
-    clips; wiseft the lp heads and the masd models."""
-    inputs = {"model": f"checkpoints/{wildcards.experiment}/model.pt",
-              "embeddings": f"embeddings/{wildcards.experiment}/{wildcards.task}.pt"}
-    method = wildcards.method
-    if method in ("ft", "masd"):
-        inputs.update(task_features(wildcards))
-    if method == "masd":
-        distill = features_of(config["study"]["distill"]["dataset"])
-        inputs.update(distill_index=distill["index"], distill_shards=distill["shards"])
-    if method != "lp":
-        inputs["lp"] = method_models(wildcards, "lp")
-    if method == "wiseft":
-        inputs["masd"] = method_models(wildcards, "masd")
-    return inputs
+    """The cached embeddings; the task's clips, D_SD's clips and the models of the methods it starts
+    from when the method reads them (lp: none; ft: clips, lp; masd: clips, D_SD, lp; wiseft: lp, masd)."""
+    return methods.finetune_inputs(config, wildcards.experiment, wildcards.task, wildcards.method)
 
 
 def finetune_flags(wildcards, input):
     """The CLI flags of the inputs this method has."""
-    keys = input.keys()
-    flags = []
-    if "index" in keys:
-        flags.append(f"--features {subpath(input.index, parent=True)}")
-    if "distill_index" in keys:
-        flags.append(f"--distill-features {subpath(input.distill_index, parent=True)}")
-    for method in ("lp", "masd"):
-        if method in keys:
-            flags.append(f"--{method} {subpath(input[method][0], parent=True)}")
-    return " ".join(flags)
+    return methods.finetune_flags(wildcards.method, {key: input[key] for key in input.keys()})
+
+
+@known_names
+def evaluate_inputs(wildcards):
+    return {**task_features(wildcards), "embeddings": f"embeddings/{wildcards.experiment}/{wildcards.task}.pt",
+            "models": methods.models(wildcards.experiment, wildcards.task, wildcards.method)}
+
+
+@known_names
+def sweep_inputs(wildcards):
+    return methods.sweep_inputs(config, wildcards.experiment, wildcards.task, wildcards.method)
+
+
+def sweep_flags(wildcards, input):
+    return methods.sweep_flags(wildcards.method, {key: input[key] for key in input.keys()})

@@ -1,13 +1,12 @@
 rule evaluate:
-    """The 7 x 7 matrix p(M_E, M_T) of lp, ft or masd (lp from the cached embeddings)."""
+    """The 7 x 7 matrix p(M_E, M_T) of a method without a sweep (from the cached embeddings or by encoding the
+    evaluation split, as its entry in mmrobust.downstream.methods says)."""
     input:
-        unpack(task_features),
-        embeddings="embeddings/{experiment}/{task}.pt",
-        models=lambda wildcards: method_models(wildcards, wildcards.method),
+        unpack(evaluate_inputs),
     output:
         "results/{experiment}/{task}/{method}/matrix.csv",
     wildcard_constraints:
-        method="lp|ft|masd",
+        method=methods.alternatives(tuple(m for m in methods.names() if m not in methods.swept())),
     params:
         spec=study_param("evaluate"),
         models=lambda wildcards, input: subpath(input.models[0], parent=True),
@@ -24,29 +23,28 @@ rule evaluate:
         " --features {params.features} --out {output} --workers {threads} > {log} 2>&1"
 
 
+# Any method with a sweep; named for the one that has one today, since the name is a key of
+# config cluster.resources.
 rule evaluate_wiseft:
-    """The WiSE-FT matrix at the configured α, and the α sweep (every α evaluated, 0 and 1 too)."""
+    """The matrix of a method with a sweep at its configured setting, and the sweep (every value evaluated)."""
     input:
-        unpack(task_features),
-        embeddings="embeddings/{experiment}/{task}.pt",
-        model="checkpoints/{experiment}/model.pt",
-        models=lambda wildcards: method_models(wildcards, "wiseft"),
-        lp=lambda wildcards: method_models(wildcards, "lp"),
-        masd=lambda wildcards: method_models(wildcards, "masd"),
+        unpack(sweep_inputs),
     output:
-        matrix="results/{experiment}/{task}/wiseft/matrix.csv",
-        sweep="results/{experiment}/{task}/wiseft/sweep.csv",
+        matrix="results/{experiment}/{task}/{method}/matrix.csv",
+        sweep="results/{experiment}/{task}/{method}/sweep.csv",
+    wildcard_constraints:
+        method=methods.alternatives(methods.swept()),
     params:
-        spec=lambda wildcards: study_spec_json("evaluate", config, wildcards.task, "wiseft"),
+        spec=study_param("evaluate"),
         features=features_dir,
-        dirs=lambda wildcards, input: " ".join(f"--{m} {subpath(input[m][0], parent=True)}" for m in ("models", "lp", "masd")),
+        dirs=sweep_flags,
     threads: 1
     resources:
         **cluster_resources("evaluate_wiseft"),
     log:
-        "logs/evaluate/{experiment}/{task}/wiseft.log",
+        "logs/evaluate/{experiment}/{task}/{method}.log",
     benchmark:
-        "logs/benchmarks/evaluate/{experiment}/{task}/wiseft.tsv"
+        "logs/benchmarks/evaluate/{experiment}/{task}/{method}.tsv"
     shell:
         "mmrobust evaluate --spec {params.spec:q} --embeddings {input.embeddings} {params.dirs} --features {params.features}"
         " --pretrained {input.model}"

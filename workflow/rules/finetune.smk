@@ -1,5 +1,5 @@
 rule finetune:
-    """One method (lp, ft, masd, wiseft) trained on each of the 7 training modality sets M_T of a task."""
+    """One method (mmrobust.downstream.methods) trained on each of the 7 training modality sets M_T of a task."""
     input:
         unpack(finetune_inputs),
     output:

@@ -3,9 +3,9 @@ rule report:
     what `dvc metrics show` prints) and the read-out of every experiment and task."""
     input:
         matrices=expand("results/{experiment}/{task}/{method}/matrix.csv", experiment=sorted(config["experiments"]),
-                        task=sorted(config["study"]["tasks"]), method=METHODS),
-        sweeps=expand("results/{experiment}/{task}/wiseft/sweep.csv", experiment=sorted(config["experiments"]),
-                      task=sorted(config["study"]["tasks"])),
+                        task=sorted(config["study"]["tasks"]), method=methods.names()),
+        sweeps=expand("results/{experiment}/{task}/{method}/sweep.csv", experiment=sorted(config["experiments"]),
+                      task=sorted(config["study"]["tasks"]), method=methods.swept()),
         summaries=sorted({f"features/{t['dataset']}/summary.json" for t in config["study"]["tasks"].values()}),
     output:
         metrics="results/metrics.json",

@@ -26,7 +26,7 @@ from ..features.clips import ClipSet
 from ..modalities import SUBSETS, complement
 from ..schedule import adamw, learning_rate
 from ..seeding import clip_generators, step_generator
-from .model import Classifier
+from .model import Classifier, lp_classifier
 from .objectives import distill_loss, task_loss
 
 
@@ -159,3 +159,15 @@ def finetune(
             )
     rows[best[2]]["selected"] = 1
     return best[1], rows
+
+
+def train(job, subset: str) -> dict:
+    """ft and masd's training set `subset` (downstream.methods): θ_lp fine-tuned, with the
+    self-distillation when the job has D_SD (masd)."""
+    model = lp_classifier(job.pretrained, job.models["lp"] / f"{subset}.pt")
+    targets = job.cache["train"]["targets"]
+    kind = job.cache["kind"]
+    state, rows = finetune(
+        model, job.clips, targets, kind, subset, job.split, job.spec, job.distill, job.world
+    )
+    return {"model_config": model.cfg.to_dict(), "state_dict": state, "selection": rows}

@@ -43,3 +43,9 @@ def fit(cache: dict, subset: str, train_idx, val_idx, settings: dict) -> tuple[n
             best = (metric, head, len(rows) - 1)
     rows[best[2]]["selected"] = 1
     return best[1], rows
+
+
+def train(job, subset: str) -> dict:
+    """The method's training set `subset` (downstream.methods): the selected head on the cached embeddings."""
+    head, rows = fit(job.cache, subset, job.split[0], job.split[1], job.spec["lp"])
+    return {"head": head.state_dict(), "selection": rows}

@@ -15,7 +15,7 @@ from ..errors import MmrobustError
 from ..evaluate.metrics import task_metric
 from ..evaluate.robustness import Matrix
 from ..modalities import SUBSETS, modalities
-from ..models.checkpoint import read
+from ..models.checkpoint import load_model, read
 from ..models.config import ModelConfig
 from ..models.vatt import create_model
 
@@ -63,3 +63,12 @@ def load_classifier(path) -> tuple[Classifier, dict]:
     model = Classifier(create_model(ModelConfig.from_dict(payload["model_config"])), len(payload["classes"]))
     model.load_state_dict(payload["state_dict"])
     return model, payload
+
+
+def lp_classifier(pretrained, head_path) -> Classifier:
+    """θ_lp: the pretrained encoders and a linear probe's head (what ft, masd and wiseft start from)."""
+    encoder, _ = load_model(pretrained)
+    lp = read(head_path)
+    model = Classifier(encoder, len(lp["classes"]))
+    model.head.load_state_dict(lp["head"])
+    return model

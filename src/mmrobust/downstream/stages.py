@@ -1,4 +1,5 @@
-"""Entry points of the embed, finetune and evaluate stages (called by the CLI).
+"""Entry points of the embed, finetune and evaluate stages (called by the CLI). What a method reads,
+how it trains a training set and how it is evaluated come from its entry in downstream.methods.
 
 A finetune or evaluate job covers one (experiment, task, method) and its 7 training sets: a job per
 set would pay the ~3.5 s Python + torch + timm start 224 times in the default study. Finished
@@ -11,8 +12,10 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 from tqdm import tqdm
 
@@ -24,12 +27,10 @@ from ..fileio import atomic_write_text, csv_text, sha256_file
 from ..modalities import SUBSETS
 from ..models import checkpoint
 from ..models.checkpoint import load_model
+from . import methods
 from .data import class_names, distill_ids, targets, validation_split
 from .embed import split_embeddings
-from .finetune import finetune
-from .linear_probe import fit
 from .model import Classifier, column, load_classifier
-from .wiseft import interpolate
 
 SELECTION_FIELDS = ("train_set", "candidate", "val_metric", "selected")
 
@@ -93,6 +94,28 @@ class CellStore:
             shutil.rmtree(self.root, ignore_errors=True)
 
 
+@dataclass
+class Job:
+    """What a method's `train` reads for one (experiment, task): the spec, the task's embeddings
+    (`cache`), the validation split, and the inputs its registry entry asks for (else None)."""
+
+    spec: dict
+    cache: dict
+    pretrained: Path
+    split: tuple[np.ndarray, np.ndarray] | None = None  # (train, validation) indices of the training split
+    clips: ClipSet | None = None  # the task's training clips (`clips`)
+    distill: ClipSet | None = None  # D_SD (`distill`)
+    models: dict[str, Path] = field(default_factory=dict)  # the folders of `starts_from`
+    world: World = field(default_factory=World)
+
+
+def _missing(method: methods.Method, stage: str, given: dict[str, object]) -> None:
+    """One line naming the options a method needs and was not given."""
+    absent = [flag for flag, value in given.items() if value is None]
+    if absent:
+        raise MmrobustError(f"{stage} {method.name}: needs {', '.join(absent)}")
+
+
 def run_finetune(
     spec: dict,
     pretrained: Path,
@@ -101,37 +124,43 @@ def run_finetune(
     selection: Path,
     features_dir: Path | None = None,
     distill_dir: Path | None = None,
-    lp_dir: Path | None = None,
-    masd_dir: Path | None = None,
+    models: dict[str, Path | None] | None = None,
     world: World = World(),
 ) -> None:
     """Write out/<M_T>.pt for the 7 training sets of `spec["method"]`, and the selection table
-    (ft and masd train data-parallel over `world`; rank 0 writes)."""
-    method = spec["method"]
-    needed = {
-        "ft": [features_dir, lp_dir],
-        "masd": [features_dir, distill_dir, lp_dir],
-        "wiseft": [lp_dir, masd_dir],
-        "lp": [],
-    }[method]
-    if any(path is None for path in needed):
-        raise MmrobustError(
-            f"finetune {method}: needs --features, --lp (ft, masd), --distill-features (masd), --masd "
-            "(wiseft)"
-        )
-    cache = _read_cache(embeddings)
-    inputs = (
-        [pretrained, embeddings]
-        + [lp_dir / f"{t}.pt" for t in SUBSETS if lp_dir]
-        + [masd_dir / f"{t}.pt" for t in SUBSETS if masd_dir]
+    (a method that trains the encoders trains data-parallel over `world`; rank 0 writes).
+    `models`: the folder of each method it starts from."""
+    method = methods.get(spec["method"])
+    models = models or {}
+    _missing(
+        method,
+        "finetune",
+        {
+            **({"--features": features_dir} if method.clips else {}),
+            **({"--distill-features": distill_dir} if method.distill else {}),
+            **{f"--{dep}": models.get(dep) for dep in method.starts_from},
+        },
     )
+    cache = _read_cache(embeddings)
+    job = Job(
+        spec,
+        cache,
+        pretrained,
+        validation_split(len(cache["train"]["ids"]), spec["validation_fraction"], spec["seed"]),
+        _task_clips(spec, features_dir, cache, "train") if method.clips else None,
+        _distill_clips(spec, distill_dir) if method.distill else None,
+        {dep: models[dep] for dep in method.starts_from},
+        world,
+    )
+    inputs = [pretrained, embeddings] + [job.models[dep] / f"{t}.pt" for dep in job.models for t in SUBSETS]
     store = CellStore(out.parent / f".{out.name}.cells", spec, inputs, writer=world.main)
-    train_cells = _train_cells(spec, cache, pretrained, features_dir, distill_dir, lp_dir, masd_dir, world)
+    train = methods.load(method.train)
+    meta = {"method": method.name, "classes": cache["classes"], "kind": cache["kind"]}
     rows = []
-    for subset in tqdm(SUBSETS, desc=f"{method} training sets", unit="set", disable=not world.main):
+    for subset in tqdm(SUBSETS, desc=f"{method.name} training sets", unit="set", disable=not world.main):
         cell = store.get(subset)
         if cell is None:
-            cell = train_cells(subset)
+            cell = {**meta, "train_set": subset, **train(job, subset)}
             store.put(subset, cell)
         rows += cell.pop("selection")
         if world.main:
@@ -156,71 +185,23 @@ def run_finetune(
     store.clear()
 
 
-def _train_cells(spec, cache, pretrained, features_dir, distill_dir, lp_dir, masd_dir, world):
-    """A function training set -> checkpoint payload (with its selection rows) for the method."""
-    method, kind, seed = spec["method"], cache["kind"], spec["seed"]
-    meta = {"method": method, "classes": cache["classes"], "kind": kind}
-    split = validation_split(len(cache["train"]["ids"]), spec["validation_fraction"], seed)
-    if method == "lp":
-
-        def train(subset):
-            head, rows = fit(cache, subset, split[0], split[1], spec["lp"])
-            return {**meta, "train_set": subset, "head": head.state_dict(), "selection": rows}
-
-        return train
-    if method == "wiseft":
-        alpha = spec["wiseft"]["alpha"]
-
-        def train(subset):
-            lp = _lp_classifier(pretrained, lp_dir / f"{subset}.pt")
-            theta = interpolate(
-                lp.state_dict(), checkpoint.read(masd_dir / f"{subset}.pt")["state_dict"], alpha
-            )
-            return {
-                **meta,
-                "train_set": subset,
-                "model_config": lp.cfg.to_dict(),
-                "state_dict": theta,
-                "alpha": alpha,
-                "selection": [{"train_set": subset, "candidate": f"alpha={alpha:g}", "selected": 1}],
-            }
-
-        return train
-    clips = ClipSet(features_dir, spec["task"]["train"], spec["features"])
-    if clips.ids != cache["train"]["ids"]:
+def _task_clips(spec: dict, features_dir: Path, cache: dict, part: str) -> ClipSet:
+    """The clips of the task's `part` split, checked against the embeddings' (the same ids, in order)."""
+    clips = ClipSet(features_dir, spec["task"][part], spec["features"])
+    if clips.ids != cache[part]["ids"]:
+        split = spec["task"][part]
         raise MmrobustError(
-            f"{features_dir}: the clips of split {spec['task']['train']!r} differ from the embeddings' "
-            "(rerun embed)"
+            f"{features_dir}: the clips of split {split!r} differ from the embeddings' (rerun embed)"
         )
-    distill = None
-    if method == "masd":
-        d = spec["distill"]
-        ids = distill_ids(read_index(distill_dir), d["split"], d["size"], seed, f"{distill_dir}/index.csv")
-        distill = ClipSet(distill_dir, d["split"], spec["features"], ids)
-
-    def train(subset):
-        model = _lp_classifier(pretrained, lp_dir / f"{subset}.pt")
-        state, rows = finetune(
-            model, clips, cache["train"]["targets"], kind, subset, split, spec, distill, world
-        )
-        return {
-            **meta,
-            "train_set": subset,
-            "model_config": model.cfg.to_dict(),
-            "state_dict": state,
-            "selection": rows,
-        }
-
-    return train
+    return clips
 
 
-def _lp_classifier(pretrained: Path, head_path: Path) -> Classifier:
-    """θ_lp: the pretrained encoders and the linear probe's head."""
-    encoder, _ = load_model(pretrained)
-    lp = checkpoint.read(head_path)
-    model = Classifier(encoder, len(lp["classes"]))
-    model.head.load_state_dict(lp["head"])
-    return model
+def _distill_clips(spec: dict, distill_dir: Path) -> ClipSet:
+    d = spec["distill"]
+    ids = distill_ids(
+        read_index(distill_dir), d["split"], d["size"], spec["seed"], f"{distill_dir}/index.csv"
+    )
+    return ClipSet(distill_dir, d["split"], spec["features"], ids)
 
 
 def run_evaluate(
@@ -231,14 +212,14 @@ def run_evaluate(
     features_dir: Path | None = None,
     sweep: Path | None = None,
     pretrained: Path | None = None,
-    lp_dir: Path | None = None,
-    masd_dir: Path | None = None,
+    models: dict[str, Path | None] | None = None,
 ) -> None:
-    """The 7 x 7 matrix of one method; for wiseft also the α sweep."""
+    """The 7 x 7 matrix of one method; for a method with a sweep also the sweep (wiseft: α)."""
+    method = methods.get(spec["method"])
     cache = _read_cache(embeddings)
-    y, kind, method = cache["eval"]["targets"], cache["kind"], spec["method"]
+    y, kind = cache["eval"]["targets"], cache["kind"]
     matrix = {}
-    if method == "lp":
+    if method.evaluated_on == "embeddings":
         for subset in SUBSETS:
             head = torch.nn.Linear(cache["eval"]["embeddings"]["video"].shape[1], len(cache["classes"]))
             head.load_state_dict(checkpoint.read(models_dir / f"{subset}.pt")["head"])
@@ -247,56 +228,32 @@ def run_evaluate(
         return
     if features_dir is None:
         raise MmrobustError(
-            f"evaluate {method}: needs --features (the eval split is encoded by each fine-tuned model)"
+            f"evaluate {method.name}: needs --features (the eval split is encoded by each fine-tuned model)"
         )
-    clips = ClipSet(features_dir, spec["task"]["eval"], spec["features"])
-    if clips.ids != cache["eval"]["ids"]:
-        raise MmrobustError(
-            f"{features_dir}: the clips of split {spec['task']['eval']!r} differ from the embeddings' "
-            "(rerun embed)"
-        )
+    clips = _task_clips(spec, features_dir, cache, "eval")
 
     def evaluate(model: Classifier, subset: str) -> dict:
         embeddings, has = split_embeddings(
-            model.encoder, clips, spec["batch_size"], desc=f"{method} {subset}"
+            model.encoder, clips, spec["batch_size"], desc=f"{method.name} {subset}"
         )
         return column(model.head, embeddings, has, y, kind, subset)
 
     for subset in SUBSETS:
         matrix |= evaluate(load_classifier(models_dir / f"{subset}.pt")[0], subset)
-    if method == "wiseft":
-        if None in (sweep, pretrained, lp_dir, masd_dir):
-            raise MmrobustError("evaluate wiseft: needs --sweep, --pretrained, --lp and --masd")
-        _sweep(
-            spec["wiseft"]["sweep"],
-            {spec["wiseft"]["alpha"]: matrix},
-            evaluate,
-            sweep,
-            pretrained,
-            lp_dir,
-            masd_dir,
+    if method.sweep is not None:
+        models = models or {}
+        _missing(
+            method,
+            "evaluate",
+            {
+                "--sweep": sweep,
+                "--pretrained": pretrained,
+                **{f"--{dep}": models.get(dep) for dep in method.starts_from},
+            },
         )
+        job = Job(spec, cache, pretrained, clips=clips, models={d: models[d] for d in method.starts_from})
+        rows = []
+        for value, result in methods.load(method.sweep.run)(job, matrix, evaluate).items():
+            rows += [[f"{value:g}", t, e, f"{result[e, t]:.6f}"] for t in SUBSETS for e in SUBSETS]
+        atomic_write_text(sweep, csv_text(["alpha", "train_set", "eval_set", "value"], rows))
     write_matrix(out, matrix)
-
-
-def _sweep(alphas, known: dict, evaluate, out: Path, pretrained: Path, lp_dir: Path, masd_dir: Path) -> None:
-    """p(M_E, M_T) of the interpolated model at each α of the sweep, α = 0 and 1 included: they are
-    not copied from the lp and masd matrices, so that agreeing with them checks the interpolation and
-    the two evaluation paths (lp's reads cached embeddings). Only the job's own α, whose models were
-    just evaluated, comes from `known`."""
-    rows = []
-    for alpha in sorted(set(alphas)):
-        if alpha in known:
-            result = known[alpha]
-        else:
-            result = {}
-            for subset in SUBSETS:
-                model = _lp_classifier(pretrained, lp_dir / f"{subset}.pt")
-                model.load_state_dict(
-                    interpolate(
-                        model.state_dict(), checkpoint.read(masd_dir / f"{subset}.pt")["state_dict"], alpha
-                    )
-                )
-                result |= evaluate(model, subset)
-        rows += [[f"{alpha:g}", t, e, f"{result[e, t]:.6f}"] for t in SUBSETS for e in SUBSETS]
-    atomic_write_text(out, csv_text(["alpha", "train_set", "eval_set", "value"], rows))

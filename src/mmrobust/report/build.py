@@ -10,7 +10,7 @@ import json
 from importlib.metadata import version
 from pathlib import Path
 
-from ..config import METHODS
+from ..downstream import methods
 from ..errors import MmrobustError
 from ..evaluate import robustness as rb
 from ..evaluate.matrix import read_matrix
@@ -21,7 +21,7 @@ from .readout import task_readout
 BASELINE = "vatt"  # the read-out compares every other experiment with plain VATT when it is configured
 
 
-def read_sweep(path: Path) -> dict[float, rb.Matrix]:
+def read_sweep(path: Path, method: str) -> dict[float, rb.Matrix]:
     try:
         with open(path, encoding="utf-8", newline="") as fh:
             rows = list(csv.DictReader(fh))
@@ -29,7 +29,7 @@ def read_sweep(path: Path) -> dict[float, rb.Matrix]:
         for row in rows:
             out.setdefault(float(row["alpha"]), {})[row["eval_set"], row["train_set"]] = float(row["value"])
     except FileNotFoundError:
-        raise MmrobustError(f"{path}: not found (run the evaluate stage of wiseft)") from None
+        raise MmrobustError(f"{path}: not found (run the evaluate stage of {method})") from None
     except (KeyError, ValueError) as exc:
         raise MmrobustError(
             f"{path}: not an α-sweep table (alpha, train_set, eval_set, value): {exc}"
@@ -93,10 +93,11 @@ def build_report(spec: dict, results: Path, out: Path, summaries: list[Path]) ->
         matrices = {
             (e, m): read_matrix(results / e / task_name / m / "matrix.csv")
             for e in spec["experiments"]
-            for m in METHODS
+            for m in methods.names()
         }
         sweeps = {
-            e: read_sweep(results / e / task_name / "wiseft" / "sweep.csv") for e in spec["experiments"]
+            m: {e: read_sweep(results / e / task_name / m / "sweep.csv", m) for e in spec["experiments"]}
+            for m in methods.swept()
         }
         prov = provenance_columns(task, by_dataset, spec["seed"])
         write_table(tables_dir, f"table1_{task_name}", *tables.table1(matrices, prov))
@@ -107,7 +108,10 @@ def build_report(spec: dict, results: Path, out: Path, summaries: list[Path]) ->
             ("fig6", tables.fig6_data),
         ):
             write_table(tables_dir, f"{name}_{task_name}", *data(matrices), markdown=False)
-        write_table(tables_dir, f"wiseft_sweep_{task_name}", *tables.sweep_data(sweeps), markdown=False)
+        for m, by_experiment in sweeps.items():
+            write_table(
+                tables_dir, f"{m}_sweep_{task_name}", *tables.sweep_data(by_experiment), markdown=False
+            )
         _figures(task_name, metric, matrices, sweeps, plots_dir)
         metrics[task_name] = {
             e: {
@@ -115,7 +119,7 @@ def build_report(spec: dict, results: Path, out: Path, summaries: list[Path]) ->
                     s: {k: tables.pct(v) for k, v in vals.items()}
                     for s, vals in rb.strata(matrices[e, m]).items()
                 }
-                for m in METHODS
+                for m in methods.names()
             }
             for e in spec["experiments"]
         }
@@ -138,13 +142,13 @@ def _figures(task: str, metric: str, matrices, sweeps, folder: Path) -> None:
     experiments = sorted({e for e, _ in matrices})
     for e in experiments:
         plots.heatmaps(
-            {m: matrices[e, m] for m in METHODS},
+            {m: matrices[e, m] for m in methods.names()},
             f"p(M_E, M_T), {metric} %: {e}, {task}",
             folder / f"heatmap_{task}_{e}.png",
         )
     same = {
         m: {e: {k: 100 * v for k, v in rb.same_sets(matrices[e, m]).items()} for e in experiments}
-        for m in METHODS
+        for m in methods.names()
     }
     plots.lines_by_k(
         same,
@@ -153,7 +157,7 @@ def _figures(task: str, metric: str, matrices, sweeps, folder: Path) -> None:
         f"Fig. 4, {task}: more modalities (M_T = M_E)",
         folder / f"fig4_{task}.png",
     )
-    shared = {e: {m: rb.shared(matrices[e, m]) for m in METHODS} for e in experiments}
+    shared = {e: {m: rb.shared(matrices[e, m]) for m in methods.names()} for e in experiments}
     plots.lines_by_k(
         {e: {m: {k: 100 * v["P"] for k, v in s.items()} for m, s in by.items()} for e, by in shared.items()},
         f"P (o) and R (x, dashed), {metric} %",
@@ -165,21 +169,26 @@ def _figures(task: str, metric: str, matrices, sweeps, folder: Path) -> None:
         },
     )
     points = {
-        e: {m: rb.per_train_set(matrices[e, m], rb.STRATA["overall"]) for m in METHODS} for e in experiments
+        e: {m: rb.per_train_set(matrices[e, m], rb.STRATA["overall"]) for m in methods.names()}
+        for e in experiments
     }
     plots.robustness_vs_performance(
         points, f"Fig. 6, {task}: R against P per M_T", folder / f"fig6_{task}.png"
     )
-    sweep = {"overall": {}, "missing": {}}
-    for e in experiments:
-        for stratum in sweep:
-            per_alpha = {a: rb.summary(mat, rb.STRATA[stratum]) for a, mat in sorted(sweeps[e].items())}
-            sweep[stratum][e] = {a: 100 * s["P"] for a, s in per_alpha.items()}
-            sweep[stratum][f"{e} R"] = {a: 100 * s["R"] for a, s in per_alpha.items()}
-    plots.lines_by_k(
-        sweep,
-        f"{metric} %",
-        "α (0: lp, 1: masd)",
-        f"WiSE-FT sweep, {task}: P and R",
-        folder / f"wiseft_sweep_{task}.png",
-    )
+    for method, by_experiment in sweeps.items():
+        sweep = {"overall": {}, "missing": {}}
+        for e in experiments:
+            for stratum in sweep:
+                per_value = {
+                    a: rb.summary(mat, rb.STRATA[stratum]) for a, mat in sorted(by_experiment[e].items())
+                }
+                sweep[stratum][e] = {a: 100 * s["P"] for a, s in per_value.items()}
+                sweep[stratum][f"{e} R"] = {a: 100 * s["R"] for a, s in per_value.items()}
+        settings = methods.get(method).sweep
+        plots.lines_by_k(
+            sweep,
+            f"{metric} %",
+            settings.axis,
+            f"{settings.title}, {task}: P and R",
+            folder / f"{method}_sweep_{task}.png",
+        )

@@ -11,11 +11,15 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from ..downstream import methods  # noqa: E402
 from ..evaluate import robustness as rb  # noqa: E402
 from ..fileio import atomic_write_bytes  # noqa: E402
 from ..modalities import SUBSETS  # noqa: E402
 
-METHOD_COLORS = {"lp": "tab:blue", "ft": "tab:orange", "masd": "tab:green", "wiseft": "tab:red"}
+
+def method_color(name: str) -> str | None:
+    """A registered method's colour (downstream.methods); None (matplotlib's next) for other series."""
+    return methods.REGISTRY[name].color if name in methods.REGISTRY else None
 
 
 def save(fig, path: Path) -> None:
@@ -61,7 +65,7 @@ def lines_by_k(
     fig, axes = _panels(len(data))
     for ax, (group, series) in zip(axes, data.items()):
         for name, values in series.items():
-            color = METHOD_COLORS.get(name)
+            color = method_color(name)
             ax.plot(list(values), list(values.values()), marker="o", label=name, color=color)
             if dashed is not None:
                 other = dashed[group][name]
@@ -88,11 +92,11 @@ def robustness_vs_performance(
 ) -> None:
     """Fig. 6: R(M_T) against P(M_T), one panel per experiment, one colour per method."""
     fig, axes = _panels(len(points))
-    for ax, (experiment, methods) in zip(axes, points.items()):
-        for method, per_set in methods.items():
+    for ax, (experiment, by_method) in zip(axes, points.items()):
+        for method, per_set in by_method.items():
             ps = [100 * per_set[t][0] for t in SUBSETS]
             rs = [100 * per_set[t][1] for t in SUBSETS]
-            ax.scatter(ps, rs, label=method, color=METHOD_COLORS.get(method), s=18)
+            ax.scatter(ps, rs, label=method, color=method_color(method), s=18)
             for t, p, r in zip(SUBSETS, ps, rs):
                 ax.annotate(t, (p, r), fontsize=6, xytext=(2, 2), textcoords="offset points")
         ax.set_title(experiment)

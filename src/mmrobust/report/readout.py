@@ -23,25 +23,32 @@ def _count(pairs: dict[str, tuple[float, float]], what: str) -> str:
 def task_readout(
     task: str, metric: str, matrices: dict[tuple[str, str], rb.Matrix], baseline: str | None
 ) -> list[str]:
+    """Seed 003's comparisons (MASD vs lp and ft, WiSE-FT vs MASD, more modalities for lp and masd),
+    each stated when its methods are among the matrices; the baseline comparison covers every method."""
     experiments = sorted({e for e, _ in matrices})
+    have = list(dict.fromkeys(m for _, m in matrices))
     s = {key: rb.strata(mat) for key, mat in matrices.items()}
     lines = [f"### {task} ({metric})", ""]
-    masd_r = {e: (s[e, "lp"]["overall"]["R"], s[e, "masd"]["overall"]["R"]) for e in experiments}
-    lines.append(f"- MASD vs lp, R overall: MASD raises R {_count(masd_r, 'over lp')}.")
-    ft_r = {e: (s[e, "ft"]["overall"]["R"], s[e, "masd"]["overall"]["R"]) for e in experiments}
-    lines.append(f"- MASD vs ft, R overall: MASD raises R {_count(ft_r, 'over ft')}.")
-    missing = {e: (s[e, "masd"]["missing"]["R"], s[e, "wiseft"]["missing"]["R"]) for e in experiments}
-    lines.append(
-        f"- WiSE-FT vs MASD, Missing-at-Test R: WiSE-FT raises it {_count(missing, 'over MASD')}; "
-        "Missing-at-Test P, lp / ft / masd / wiseft: "
-        + "; ".join(
-            f"{e}: "
-            + " / ".join(f"{100 * s[e, m]['missing']['P']:.1f}" for m in ("lp", "ft", "masd", "wiseft"))
-            for e in experiments
+
+    def pairs(a: str, b: str, stratum: str, name: str) -> dict[str, tuple[float, float]]:
+        return {e: (s[e, a][stratum][name], s[e, b][stratum][name]) for e in experiments}
+
+    for other in ("lp", "ft"):
+        if {other, "masd"} <= set(have):
+            counted = _count(pairs(other, "masd", "overall", "R"), f"over {other}")
+            lines.append(f"- MASD vs {other}, R overall: MASD raises R {counted}.")
+    if {"masd", "wiseft"} <= set(have):
+        lines.append(
+            f"- WiSE-FT vs MASD, Missing-at-Test R: WiSE-FT raises it "
+            f"{_count(pairs('masd', 'wiseft', 'missing', 'R'), 'over MASD')}; "
+            f"Missing-at-Test P, {' / '.join(have)}: "
+            + "; ".join(
+                f"{e}: " + " / ".join(f"{100 * s[e, m]['missing']['P']:.1f}" for m in have)
+                for e in experiments
+            )
+            + "."
         )
-        + "."
-    )
-    for method in ("lp", "masd"):
+    for method in (m for m in ("lp", "masd") if m in have):
         rising = []
         for e in experiments:
             k = rb.same_sets(matrices[e, method])
@@ -58,14 +65,10 @@ def task_readout(
     if baseline in experiments:
         for other in (e for e in experiments if e != baseline):
             for name in ("P", "R"):
-                pairs = {
-                    m: (s[baseline, m]["overall"][name], s[other, m]["overall"][name])
-                    for m in ("lp", "ft", "masd", "wiseft")
-                }
-                wins = sum(_higher(a, b) for a, b in pairs.values())
+                by_method = {m: (s[baseline, m]["overall"][name], s[other, m]["overall"][name]) for m in have}
+                wins = sum(_higher(a, b) for a, b in by_method.values())
                 lines.append(
-                    f"- {other} vs {baseline}, {name} overall: higher for {wins} of 4 methods ("
-                    + "; ".join(f"{m}: {_fmt(a, b)}" for m, (a, b) in pairs.items())
-                    + ")."
+                    f"- {other} vs {baseline}, {name} overall: higher for {wins} of {len(by_method)} methods"
+                    " (" + "; ".join(f"{m}: {_fmt(a, b)}" for m, (a, b) in by_method.items()) + ")."
                 )
     return lines + [""]
