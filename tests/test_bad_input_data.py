@@ -379,31 +379,22 @@ def features_spec(config, **changes):
     )
 
 
+def run_features(config, data, out, **changes):
+    """`mmrobust features` on `data` into `out`, the config's features with `changes`."""
+    return run_cli(
+        "features", "--spec", features_spec(config, **changes), "--data", str(data), "--out", str(out)
+    )
+
+
 def test_losing_most_video_fails_features_with_one_line_and_keeps_earlier_features(
     tmp_path, config, lost_video
 ):
     out = tmp_path / "features"
-    first = run_cli(
-        "features",
-        "--spec",
-        features_spec(config, max_skipped_fraction=1.0),
-        "--data",
-        str(lost_video),
-        "--out",
-        str(out),
-    )
+    first = run_features(config, lost_video, out, max_skipped_fraction=1.0)
     assert first.returncode == 0, first.stderr
     assert json.loads((out / "summary.json").read_text())["splits"]["train"]["with_video"] == 1
     before = tree_digest(out)
-    result = run_cli(
-        "features",
-        "--spec",
-        features_spec(config, max_skipped_fraction=0.05),
-        "--data",
-        str(lost_video),
-        "--out",
-        str(out),
-    )
+    result = run_features(config, lost_video, out, max_skipped_fraction=0.05)
     assert_one_line_error(
         result,
         f"{lost_video / 'manifest.csv'}: video: lost in 3 of 4 clips that have it (75.0%), "
@@ -417,15 +408,7 @@ def test_losing_most_video_fails_features_with_one_line_and_keeps_earlier_featur
 def test_losing_few_video_streams_passes(tmp_path, config, lost_video):
     # 3 of 4 lost: 75% passes a 0.8 threshold, and the report still lists each lost stream
     out = tmp_path / "features"
-    result = run_cli(
-        "features",
-        "--spec",
-        features_spec(config, max_skipped_fraction=0.8),
-        "--data",
-        str(lost_video),
-        "--out",
-        str(out),
-    )
+    result = run_features(config, lost_video, out, max_skipped_fraction=0.8)
     assert result.returncode == 0, result.stderr
     rows = (out / "skipped.csv").read_text().splitlines()[1:]
     assert [r.split(",")[:4] for r in rows] == [
@@ -443,15 +426,7 @@ def test_losing_most_captions_fails_features_naming_text(tmp_path, config, clip)
         (root / "train" / f"{name}.txt").write_bytes("caf\xe9".encode("latin-1"))
     data = tmp_path / "data"
     assert run_cli("download", "--spec", local_spec(root), "--out", str(data)).returncode == 0
-    result = run_cli(
-        "features",
-        "--spec",
-        features_spec(config, max_skipped_fraction=0.5),
-        "--data",
-        str(data),
-        "--out",
-        str(tmp_path / "features"),
-    )
+    result = run_features(config, data, tmp_path / "features", max_skipped_fraction=0.5)
     assert_one_line_error(
         result,
         "text: lost in 2 of 3 clips that have it (66.7%), above features.max_skipped_fraction = 0.5 "
@@ -466,15 +441,7 @@ def test_features_refuses_when_no_clip_is_left_even_at_fraction_1(tmp_path, conf
     (root / "train" / "a.mp4").write_bytes(b"not a video")
     data = tmp_path / "data"
     assert run_cli("download", "--spec", local_spec(root), "--out", str(data)).returncode == 0
-    result = run_cli(
-        "features",
-        "--spec",
-        features_spec(config, max_skipped_fraction=1.0),
-        "--data",
-        str(data),
-        "--out",
-        str(tmp_path / "features"),
-    )
+    result = run_features(config, data, tmp_path / "features", max_skipped_fraction=1.0)
     assert_one_line_error(
         result,
         "1 of 1 clips (100.0%) could not be used, none is left (most common: opening the container failed)",

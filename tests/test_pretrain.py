@@ -37,6 +37,12 @@ def train(spec, features, out_dir, name="m"):
     return read(out_dir / f"{name}.pt")["state_dict"], (out_dir / f"{name}.csv").read_bytes()
 
 
+def pretrain_args(spec, features, out) -> list[str]:
+    """The CLI arguments of `mmrobust pretrain` writing out/m.pt and out/m.csv."""
+    args = ["pretrain", "--spec", json.dumps(spec), "--features", str(features)]
+    return args + ["--out", str(out / "m.pt"), "--curves", str(out / "m.csv")]
+
+
 def same_params(a, b):
     return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
@@ -69,15 +75,7 @@ def test_killed_run_resumes_to_the_same_parameters(tiny_config, tiny_features, t
         sys.executable,
         "-m",
         "mmrobust",
-        "pretrain",
-        "--spec",
-        json.dumps(spec),
-        "--features",
-        str(tiny_features),
-        "--out",
-        str(out),
-        "--curves",
-        str(tmp_path / "run" / "m.csv"),
+        *pretrain_args(spec, tiny_features, out.parent),
         "--workers",
         "1",
     ]
@@ -242,18 +240,7 @@ def test_two_processes_reach_the_parameters_of_one(tiny_config, tiny_features, t
     runs = {}
     for processes in (1, 2):
         out = tmp_path / str(processes)
-        result = run_cli(
-            "pretrain",
-            "--spec",
-            json.dumps(spec),
-            "--features",
-            str(tiny_features),
-            "--out",
-            str(out / "m.pt"),
-            "--curves",
-            str(out / "m.csv"),
-            processes=processes,
-        )
+        result = run_cli(*pretrain_args(spec, tiny_features, out), processes=processes)
         assert result.returncode == 0, result.stderr[-3000:]
         runs[processes] = read(out / "m.pt")["state_dict"], list(csv.DictReader((out / "m.csv").open()))
     (one, curve_one), (two, curve_two) = runs[1], runs[2]
@@ -274,18 +261,7 @@ def test_a_batch_that_does_not_split_is_a_clear_error(tiny_config, tiny_features
     from conftest import run_cli
 
     spec = spec_for(tiny_config, batch_size=5)
-    result = run_cli(
-        "pretrain",
-        "--spec",
-        json.dumps(spec),
-        "--features",
-        str(tiny_features),
-        "--out",
-        str(tmp_path / "m.pt"),
-        "--curves",
-        str(tmp_path / "m.csv"),
-        processes=2,
-    )
+    result = run_cli(*pretrain_args(spec, tiny_features, tmp_path), processes=2)
     assert result.returncode != 0
     assert (
         "mmrobust: error: pretrain.batch_size: a batch of 5 does not split over 2 processes" in result.stderr
