@@ -5,9 +5,11 @@
 STUDY_CATEGORY = "All tasks"
 ALL_EXPERIMENTS = "All experiments"
 TASK_RE = "|".join(sorted(config["study"]["tasks"]))
+# A method's sweep (mmrobust.downstream.methods) is <method>_sweep_<task>, titled as in its figure.
 RESULT_TITLES = {"table1": "Table 1: P and R per stratum", "table2": "Table 2: best M_E per M_T",
                  "fig4": "Fig. 4: more modalities", "fig5": "Fig. 5: shared modalities",
-                 "fig6": "Fig. 6: R against P per M_T", "wiseft_sweep": "WiSE-FT α sweep",
+                 "fig6": "Fig. 6: R against P per M_T",
+                 **{f"{m}_sweep": methods.get(m).sweep.title for m in methods.swept()},
                  "heatmap": "Heatmaps p(M_E, M_T)", "readout": "Read-out", "provenance": "Provenance"}
 TABLE_RE = "|".join(name for name in RESULT_TITLES if name not in ("heatmap", "readout", "provenance"))
 
