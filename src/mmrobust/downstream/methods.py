@@ -18,7 +18,7 @@ A method is trained (finetune stage) on each of the 7 training sets M_T of a tas
 - `sweep`: a Sweep when its evaluation also writes sweep.csv, a matrix per value of one setting;
 - `color`: its colour in the figures (None: matplotlib's next).
 
-Adding a method: METHODS_NOTES.md.
+Adding a method: docs/study.md, "Adding a fine-tuning method".
 """
 
 from __future__ import annotations
