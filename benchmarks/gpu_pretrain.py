@@ -35,9 +35,10 @@ from mmrobust.features.video import train_transform
 from mmrobust.harmonize import Harmonizer
 from mmrobust.models.config import model_config
 from mmrobust.models.vatt import create_model
+from mmrobust.objectives import create
 from mmrobust.schedule import adamw
 from mmrobust.seeding import clip_generators
-from mmrobust.train.step import LossSpec, train_step
+from mmrobust.train.step import train_step
 
 # Dense bf16 tensor-core peaks (NVIDIA data sheets, TFLOP/s); matched against the device name.
 PEAKS = {"H100 80GB HBM3": 989.4, "H100 PCIe": 756.0, "H100": 989.4, "H200": 989.4, "A100": 312.0}
@@ -80,7 +81,7 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         with self.autocast:
             train_step(
-                self.net, self.batch, self.keep, LossSpec(), self.harmonizer, self.level, engine=self.engine
+                self.net, self.batch, self.keep, create(), self.harmonizer, self.level, engine=self.engine
             )
         self.optimizer.step()
 

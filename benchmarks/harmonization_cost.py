@@ -23,16 +23,16 @@ from common import machine, timed_interleaved
 from mmrobust.config import load_config, stage_spec
 from mmrobust.curriculum import batch_indices
 from mmrobust.harmonize import Harmonizer
+from mmrobust.objectives import from_settings
 from mmrobust.seeding import clip_generators
-from mmrobust.train.pretrain import build_model, loss_spec
+from mmrobust.train.pretrain import build_model
 from mmrobust.train.stages import clips_for
 from mmrobust.train.step import train_step, weighted_terms
 
 
-def plain_step(model, batch, keep, loss) -> None:
+def plain_step(model, batch, keep, objective) -> None:
     out = model(batch, keep)
-    part_va, part_vt = weighted_terms(out, batch, loss)
-    (part_va.sum() + part_vt.sum()).backward()
+    sum(part.sum() for part in weighted_terms(objective, out, batch).values()).backward()
 
 
 def main() -> None:
@@ -52,7 +52,7 @@ def main() -> None:
     gens = clip_generators(spec["seed"], 0, 2, range(len(idx)))
     batch = clips.batch(idx, gens, train=True)
     keep = model.sample_keep(gens)
-    loss = loss_spec(pre)
+    loss = from_settings(pre)
 
     def step(fn):
         def run():

@@ -91,3 +91,27 @@ def test_mismatched_width_and_missing_file_are_clear_errors(clip_file, tmp_path)
         init_from_clip(wide, path)
     with pytest.raises(MmrobustError, match="CLIP checkpoint not found"):
         init_from_clip(model("ma"), tmp_path / "absent.pt")
+
+
+def test_pairwise_takes_the_projections_into_its_joint_space(clip_file):
+    path, clip = clip_file
+    pairwise = create_model(
+        model_config(
+            {
+                "preset": "tiny",
+                "architecture": "ms",
+                "tubelet": [2, 16, 16],
+                "audio_patch": [16, 16],
+                "vocab_size": 49408,
+                "va_dim": 32,  # the small CLIP's embedding width
+            },
+            FEATURES,
+            "pairwise",
+        )
+    )
+    report = init_from_clip(pairwise, path)
+    sd = pairwise.state_dict()
+    for modality in ("video", "audio"):
+        assert torch.equal(sd[f"head_{modality}.weight"], clip["visual.proj"].T)
+    assert torch.equal(sd["head_text.weight"], clip["text_projection"].T)
+    assert {"head_video.weight", "head_audio.weight", "head_text.weight"} <= set(report["copied"])

@@ -27,6 +27,7 @@ FLOORS = {
         "keep",
         "losses",
         "harmonize",
+        "objectives",
     ),
     1: ("data",),
     2: ("features",),

@@ -2,6 +2,7 @@
 
 import csv
 import json
+import math
 import signal
 import subprocess
 import sys
@@ -12,7 +13,8 @@ import torch
 
 from mmrobust.config import parse_spec, stage_spec
 from mmrobust.models.checkpoint import read
-from mmrobust.train.pretrain import CURVE_FIELDS, pretrain
+from mmrobust.objectives import create
+from mmrobust.train.pretrain import curve_fields, pretrain
 from mmrobust.train.stages import clips_for, run_curriculum
 
 pytestmark = pytest.mark.slow
@@ -53,8 +55,9 @@ def test_same_seed_same_parameters_and_curves(tiny_config, tiny_features, tmp_pa
     b, curve_b = train(spec, tiny_features, tmp_path / "b")
     assert same_params(a, b) and curve_a == curve_b
     assert (tmp_path / "a" / "m.pt").read_bytes() == (tmp_path / "b" / "m.pt").read_bytes()
+    assert "objective" not in read(tmp_path / "a" / "m.pt")["model_config"]  # vatt, the default, left out
     rows = list(csv.DictReader(curve_a.decode().splitlines()))
-    assert tuple(rows[0]) == CURVE_FIELDS and len(rows) == 2 * 12 // 6
+    assert tuple(rows[0]) == curve_fields(create("vatt")) and len(rows) == 2 * 12 // 6
     other, _ = train({**spec, "seed": 1}, tiny_features, tmp_path / "c")
     assert not same_params(a, other)
 
@@ -126,6 +129,58 @@ def test_curriculum_stage_scores_every_clip(tiny_config, tiny_features, tmp_path
     assert scored and all(-1 <= c <= 1 for c in scored)
 
 
+def test_pairwise_objective_pretrains_scores_and_its_checkpoint_names_it(
+    tiny_config, tiny_features, tmp_path
+):
+    import copy
+
+    from mmrobust.config import validate_config
+    from mmrobust.models.checkpoint import load_model
+
+    config = copy.deepcopy(tiny_config)
+    config["experiments"]["pairwise"] = {
+        "objective": "pairwise",
+        "model": {"architecture": "ms"},
+        "harmonization": {"method": "gradvac"},
+        "curriculum": {"enabled": True},
+    }
+    validate_config(config, "test")
+    spec = parse_spec("pretrain", json.dumps(spec_for(config, "pairwise")))
+    assert spec["pretrain"]["objective"] == "pairwise"
+    assert spec["pretrain"]["loss_weights"] == {"va": 1.0, "vt": 1.0, "at": 1.0}
+    cur = parse_spec("curriculum", json.dumps(stage_spec("curriculum", config, "pairwise")))
+    run_curriculum(
+        cur, tiny_features, tmp_path / "scores.csv", tmp_path / "warm.pt", tmp_path / "warm.csv", 1
+    )
+    rows = list(csv.DictReader((tmp_path / "scores.csv").open()))
+    scored = [float(r["cosine"]) for r in rows if r["cosine"]]  # the mean of the three pairwise cosines
+    assert scored and all(-1 <= c <= 1 for c in scored)
+    pretrain(
+        spec,
+        clips_for(spec, tiny_features),
+        tmp_path / "m.pt",
+        tmp_path / "m.csv",
+        tmp_path / ".m",
+        tmp_path / "scores.csv",
+        1,
+    )
+    payload = read(tmp_path / "m.pt")
+    assert payload["model_config"]["objective"] == "pairwise"
+    assert {k for k in payload["state_dict"] if k.startswith("head_")} == {
+        "head_video.weight",
+        "head_audio.weight",
+        "head_text.weight",
+    }
+    curve = list(csv.DictReader((tmp_path / "m.csv").open()))
+    assert tuple(curve[0]) == curve_fields(create("pairwise")) and "loss_at" in curve[0]
+    assert all(math.isfinite(float(r["loss_at"])) for r in curve)
+    model, _ = load_model(tmp_path / "m.pt")
+    assert model.cfg.objective == "pairwise" and model.cfg.architecture == "ms"
+    assert (
+        read(tmp_path / "warm.pt")["model_config"]["objective"] == "pairwise"
+    )  # the warm-up is pairwise too
+
+
 def flat_update(state, start, skip_key_bias):
     """All parameters as one vector of their change from `start`; optionally without the attention key
     biases."""
@@ -142,14 +197,22 @@ def flat_update(state, start, skip_key_bias):
 REALIGNMENTS = [
     {"model": {"drop_token": 0.5}, "harmonization": {"method": "pcgrad", "level": "representation"}},
     {"harmonization": {"method": "gradvac", "level": "parameters", "gradvac_beta": 0.5}},
+    {
+        "objective": "pairwise",
+        "model": {"architecture": "ms"},
+        "harmonization": {"method": "pcgrad", "level": "representation"},
+    },
 ]
-REALIGNMENT_IDS = ["droptoken-pcgrad-representation", "gradvac-parameters"]
+REALIGNMENT_IDS = ["droptoken-pcgrad-representation", "gradvac-parameters", "pairwise-pcgrad-representation"]
 
 
 def realign_spec(config, changes, **extra):
     spec = spec_for(config, "realign", **extra)
     spec["pretrain"]["model"].update(changes.get("model", {}))
     spec["pretrain"]["harmonization"].update(changes["harmonization"])
+    if "objective" in changes:
+        spec["pretrain"]["objective"] = changes["objective"]
+        spec["pretrain"]["loss_weights"] = {"va": 1.0, "vt": 1.0, "at": 1.0}
     return spec
 
 
@@ -170,8 +233,9 @@ def _rank_gradients(rank, spec, features, out, port):
 
 def step_gradients(spec, features, world, wrap=None):
     from mmrobust.harmonize import Harmonizer
+    from mmrobust.objectives import from_settings
     from mmrobust.train.loader import CurriculumSampler, StepBatches
-    from mmrobust.train.pretrain import build_model, loss_spec
+    from mmrobust.train.pretrain import build_model
     from mmrobust.train.step import train_step
 
     pre = spec["pretrain"]
@@ -185,7 +249,7 @@ def step_gradients(spec, features, world, wrap=None):
         net,
         batch,
         keep_idx,
-        loss_spec(pre),
+        from_settings(pre),
         harmonizer,
         pre["harmonization"]["level"],
         world,
@@ -253,7 +317,8 @@ def test_two_processes_reach_the_parameters_of_one(tiny_config, tiny_features, t
         curve_one, curve_two
     ):  # the global batch's loss and cosines, not rank 0's share
         assert all(
-            float(row_one[f]) == pytest.approx(float(row_two[f]), rel=1e-3, abs=1e-5) for f in CURVE_FIELDS
+            float(row_one[f]) == pytest.approx(float(row_two[f]), rel=1e-3, abs=1e-5)
+            for f in curve_fields(create("vatt"))
         )
 
 

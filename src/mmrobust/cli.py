@@ -310,7 +310,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--curves", required=True, help="warm-up training curve CSV to write")
     p.set_defaults(func=cmd_curriculum)
 
-    p = sub.add_parser("pretrain", help="VATT pretraining with optional realignment and curriculum")
+    p = sub.add_parser(
+        "pretrain", help="pretraining (the configured objective) with optional realignment and curriculum"
+    )
     _stage_args(p, "--experiment")
     p.add_argument("--features", required=True, help="features folder of the pretraining dataset")
     p.add_argument("--out", required=True, help="checkpoint to write")

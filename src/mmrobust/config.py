@@ -223,7 +223,10 @@ def experiment_settings(config: dict, name: str, source: str = "config") -> dict
     schema = {**load_schema("config.schema.yaml"), "$ref": "#/$defs/pretrain"}
     for key in ("properties", "required", "additionalProperties", "type"):
         schema.pop(key, None)
-    return {"pretrain": validate(merged, schema, f"{source}: experiments.{name} (merged over pretrain)")}
+    settings = validate(merged, schema, f"{source}: experiments.{name} (merged over pretrain)")
+    if settings.get("objective") == "vatt":  # the default is left out: its stage specs stay as they were
+        del settings["objective"]
+    return {"pretrain": settings}
 
 
 def deep_merge(base: dict, update: dict) -> dict:
@@ -246,7 +249,7 @@ def stage_spec(stage: str, config: dict, key: str) -> dict[str, Any]:
             "features": _model_features(config["features"]),
             **experiment_settings(config, key),
         }
-        if stage == "curriculum":  # the warm-up is plain VATT: these settings do not change it
+        if stage == "curriculum":  # the warm-up trains without realignment: these settings do not change it
             spec["pretrain"] = {k: v for k, v in spec["pretrain"].items() if k != "harmonization"}
             spec["pretrain"]["curriculum"] = {
                 k: v

@@ -1,9 +1,11 @@
 """Gradient-based curriculum (seed 001, technique ii).
 
-Score:  c_i = cos(g_i^va, g_i^vt), triplet i's two per-triplet gradients (losses.py, train/step.py)
-        under a warm-up model, batches in id order, eval transforms, no DropToken. A low c_i is a
-        conflict: the caption and the audio pull the video apart, the sign of a noisy triplet.
-        Triplets missing audio or text have one loss only and no score; they rank last.
+Score:  c_i = cos(g_i^va, g_i^vt), triplet i's per-triplet gradients of the objective's two compared
+        terms (vatt; losses.py, train/step.py) under a warm-up model, batches in id order, eval
+        transforms, no DropToken. A low c_i is a conflict: the caption and the audio pull the video
+        apart, the sign of a noisy triplet. With K > 2 compared terms (pairwise: va, vt, at), c_i is
+        the mean of the K (K - 1) / 2 pairwise cosines (our choice; harmonize.triplet_score).
+        Triplets lacking a compared term (vatt: audio or text) have no score; they rank last.
 Order:  triplets by c_i, highest first (ties by id).
 Pacing: at progress p = step / total_steps each batch is drawn uniformly, without replacement,
         from the first n(p) triplets of the order,
@@ -25,7 +27,7 @@ from tqdm import tqdm
 
 from .errors import MmrobustError
 from .fileio import atomic_write_text, csv_text
-from .harmonize import cosine
+from .harmonize import triplet_score
 from .seeding import step_generator
 
 
@@ -54,17 +56,17 @@ def batch_indices(
 
 
 def score_triplets(model, clips, batch_size: int, gradients) -> np.ndarray:
-    """c_i for every clip (NaN where one modality is missing). `gradients(out, batch) -> (g_va, g_vt)` per
-    row."""
+    """c_i for every clip (NaN where a compared term is missing). `gradients(out, batch) -> (grads, mask)`:
+    the K per-row gradients and the (B,) rows that have every compared term."""
     scores = np.full(len(clips), np.nan)
     device = next(model.parameters()).device
     for first in tqdm(range(0, len(clips), batch_size), desc="curriculum scores", unit="batch"):
         idx = np.arange(first, min(first + batch_size, len(clips)))
         batch = {k: v.to(device) for k, v in clips.batch(idx, None, train=False).items()}
         out = model(batch, None)
-        g_va, g_vt = gradients(out, batch)
-        pair = (batch["has_video"] & batch["has_audio"] & batch["has_text"]).cpu().numpy()
-        scores[idx[pair]] = cosine(g_va, g_vt).detach().float().cpu().numpy()[pair]
+        grads, mask = gradients(out, batch)
+        pair = mask.cpu().numpy()
+        scores[idx[pair]] = triplet_score(grads).detach().float().cpu().numpy()[pair]
     return scores
 
 

@@ -43,7 +43,7 @@ class Classifier(nn.Module):
     def __init__(self, encoder: nn.Module, num_classes: int):
         super().__init__()
         self.encoder = encoder
-        self.head = nn.Linear(encoder.cfg.vt_dim, num_classes)
+        self.head = nn.Linear(encoder.embed_dim(), num_classes)
         self.cfg = encoder.cfg  # so that models.checkpoint.model_payload saves it
 
     def embed(self, batch: dict[str, torch.Tensor], subset: str) -> dict[str, torch.Tensor]:

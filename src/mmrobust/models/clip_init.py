@@ -11,7 +11,8 @@ What is copied, where the shapes agree (the papers: CLIP ViT-B/16 into ViT-B/16 
   token_embedding, text positions -> the text tokenizer
 CLIP blocks map onto timm blocks one to one (ln_1 -> norm1, attn.in_proj -> attn.qkv,
 attn.out_proj -> attn.proj, ln_2 -> norm2, mlp.c_fc -> mlp.fc1, mlp.c_proj -> mlp.fc2). Not
-copied: ln_pre, position embeddings of images (other geometry), projections. OpenAI's CLIP uses
+copied: ln_pre, position embeddings of images (other geometry), projections (but where the
+objective maps them: pairwise's per-modality projections, objectives/pairwise.py). OpenAI's CLIP uses
 QuickGELU where timm blocks use GELU, so copied MLPs are an approximation there.
 """
 
@@ -79,6 +80,7 @@ def clip_targets(model, clip: dict[str, torch.Tensor]) -> dict[str, torch.Tensor
         out["text.embed.weight"] = clip["token_embedding.weight"]
     if "positional_embedding" in clip:
         out["text.pos"] = clip["positional_embedding"][: model.cfg.context_length][None]
+    out.update(model.objective.clip_targets(model, clip))  # the objective's heads (pairwise: projections)
     return out
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
 
+from ..objectives import DEFAULT as DEFAULT_OBJECTIVE
 from .presets import PRESETS  # noqa: F401  (re-exported: the presets' home is plain data)
 
 
@@ -26,9 +27,15 @@ class ModelConfig:
     drop_token: float = 0.5
     vocab_size: int = 49408  # CLIP's BPE; fewer rows hash the ids (id mod vocab_size)
     preset: str = field(default="custom", compare=False)
+    objective: str = DEFAULT_OBJECTIVE  # its heads (src/mmrobust/objectives/)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """As saved in checkpoints: the default objective is left out, so that a vatt checkpoint's
+        bytes are what they were before objectives were named (absent reads as vatt)."""
+        out = asdict(self)
+        if out["objective"] == DEFAULT_OBJECTIVE:
+            del out["objective"]
+        return out
 
     @classmethod
     def from_dict(cls, data: dict) -> "ModelConfig":
@@ -36,8 +43,9 @@ class ModelConfig:
         return cls(**{k: v for k, v in data.items() if k in names})
 
 
-def model_config(model: dict, features: dict) -> ModelConfig:
-    """The model section of a pretrain spec (preset + overrides) and the feature shapes it reads."""
+def model_config(model: dict, features: dict, objective: str = DEFAULT_OBJECTIVE) -> ModelConfig:
+    """The model section of a pretrain spec (preset + overrides), the feature shapes it reads and the
+    objective whose heads it carries."""
     from ..features.audio import n_frames
 
     settings = {**PRESETS[model["preset"]], **{k: v for k, v in model.items() if k != "preset"}}
@@ -48,5 +56,6 @@ def model_config(model: dict, features: dict) -> ModelConfig:
         audio_frames=n_frames(features["audio"]),
         context_length=features["text"]["context_length"],
         preset=model["preset"],
+        objective=objective,
         **settings,
     )

@@ -1,13 +1,12 @@
-"""VATT (Akbari et al. 2021) on timm ViT blocks.
+"""VATT's encoders (Akbari et al. 2021) on timm ViT blocks, with the heads of a pretraining objective.
 
 Each modality is tokenized with its own position encoding and prefixed with a learned [AGG]
 token whose output is the modality's representation r. `ms` runs one transformer per modality;
 `ma` runs one modality-agnostic transformer for all three (VATT-MA), so the video-audio and
-video-text losses meet in the same parameters. Heads (VATT):
-    z_v,va = g_v->va(r_v)          z_a,va = g_a->va(r_a)          (video-audio space, va_dim)
-    z_v,vt = g_va->vt(z_v,va)      z_t,vt = g_t->vt(r_t)          (video-text space, vt_dim)
-g_va->vt is a two-layer ReLU MLP, the others linear (our reading of VATT); the losses see the
-L2-normalised z. DropToken keeps a random (1 - drop_token) of the video and audio tokens in training.
+video-text losses meet in the same parameters. The heads, the outputs they add and the
+downstream embeddings are the objective's (`cfg.objective`, src/mmrobust/objectives/; VATT's
+heads: objectives/vatt.py). DropToken keeps a random (1 - drop_token) of the video and audio
+tokens in training.
 """
 
 from __future__ import annotations
@@ -15,11 +14,11 @@ from __future__ import annotations
 from typing import Sequence
 
 import torch
-import torch.nn.functional as F
 from timm.models.vision_transformer import Block
 from torch import nn
 
 from ..features.audio import AUDIO_MEAN, AUDIO_STD
+from ..objectives import objective_class
 from .config import ModelConfig
 from .tokenizers import AudioPatches, TextTokens, VideoTubelets
 
@@ -66,12 +65,8 @@ class VATT(nn.Module):
             self.backbone = Encoder(cfg)
         else:
             self.encoders = nn.ModuleDict({m: Encoder(cfg) for m in MODALITIES})
-        self.head_v_va = nn.Linear(cfg.width, cfg.va_dim)
-        self.head_a_va = nn.Linear(cfg.width, cfg.va_dim)
-        self.head_va_vt = nn.Sequential(
-            nn.Linear(cfg.va_dim, cfg.va_dim), nn.ReLU(), nn.Linear(cfg.va_dim, cfg.vt_dim)
-        )
-        self.head_t_vt = nn.Linear(cfg.width, cfg.vt_dim)
+        self.objective = objective_class(cfg.objective)()  # its heads and outputs; not a module
+        self.objective.add_heads(self)
         self.register_buffer("video_mean", torch.tensor(VIDEO_MEAN).view(1, 3, 1, 1, 1), persistent=False)
         self.register_buffer("video_std", torch.tensor(VIDEO_STD).view(1, 3, 1, 1, 1), persistent=False)
         for p in self.agg.values():
@@ -81,11 +76,10 @@ class VATT(nn.Module):
         return self.backbone if self.cfg.architecture == "ma" else self.encoders[modality]
 
     def shared_parameter_names(self) -> list[str]:
-        """Parameters that both the video-audio and the video-text loss reach: the video path up to
-        z_v,va, plus, in `ma`, the shared backbone."""
-        prefixes = ["video.", "agg.video", "head_v_va."]
-        prefixes.append("backbone." if self.cfg.architecture == "ma" else "encoders.video.")
-        return [n for n, _ in self.named_parameters() if n.startswith(tuple(prefixes))]
+        """Parameters that at least two of the objective's compared terms reach (vatt: the video path
+        up to z_v,va, plus, in `ma`, the shared backbone)."""
+        prefixes = tuple(self.objective.shared_prefixes(self.cfg))
+        return [n for n, _ in self.named_parameters() if n.startswith(prefixes)]
 
     def token_counts(self) -> dict[str, int]:
         return {
@@ -121,33 +115,20 @@ class VATT(nn.Module):
         return {m: self.encode_modality(batch, m, keep) for m in MODALITIES}
 
     def embed(self, batch: dict[str, torch.Tensor], modalities) -> dict[str, torch.Tensor]:
-        """The per-modality embeddings E_m of seed 003's Eq. 7, in VATT's video-text space, the one
-        space all three reach: z_v,vt = g_va->vt(g_v->va(r_v)), audio the same way through
-        g_a->va (z_a,va lives in z_v,va's space), z_t,vt = g_t->vt(r_t); L2-normalised."""
-        out = {}
-        for m in modalities:
-            r = self.encode_modality(batch, m)
-            if m == "text":
-                z = self.head_t_vt(r)
-            else:
-                z = self.head_va_vt((self.head_v_va if m == "video" else self.head_a_va)(r))
-            out[m] = F.normalize(z, dim=-1)
-        return out
+        """The per-modality embeddings E_m of seed 003's Eq. 7 (the objective's, L2-normalised; vatt:
+        VATT's video-text space, the one space all three reach)."""
+        return {m: self.objective.embed(self, self.encode_modality(batch, m), m) for m in modalities}
 
-    def heads(self, r: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        v_va = self.head_v_va(r["video"])
-        return {
-            "v_va": F.normalize(v_va, dim=-1),
-            "a_va": F.normalize(self.head_a_va(r["audio"]), dim=-1),
-            "v_vt": F.normalize(self.head_va_vt(v_va), dim=-1),
-            "t_vt": F.normalize(self.head_t_vt(r["text"]), dim=-1),
-        }
+    def embed_dim(self) -> int:
+        """Width of the embeddings E_m (vatt: vt_dim; pairwise: va_dim)."""
+        return self.objective.embed_dim(self.cfg)
 
     def forward(
         self, batch: dict[str, torch.Tensor], keep: dict[str, torch.Tensor] | None = None
     ) -> dict[str, torch.Tensor]:
+        """r_video, r_audio, r_text and the objective's head outputs."""
         r = self.encode(batch, keep)
-        return {"r_video": r["video"], **self.heads(r)}
+        return {**{f"r_{m}": r[m] for m in MODALITIES}, **self.objective.heads(self, r)}
 
 
 def sample_keep(

@@ -1,4 +1,5 @@
-"""The pretraining loop: AdamW, warm-up + cosine lr, harmonized steps, atomic resumable checkpoints.
+"""The pretraining loop for any objective: AdamW, warm-up + cosine lr, harmonized steps, atomic
+resumable checkpoints.
 
 Every random draw of step s comes from generators seeded by (seed, s): the batch by (seed, s), a
 clip's augmentation and DropToken by (seed, s, its position in the global batch), whatever the
@@ -29,32 +30,33 @@ from ..harmonize import Harmonizer
 from ..models import checkpoint
 from ..models.config import model_config
 from ..models.vatt import create_model, sample_keep
+from ..objectives import DEFAULT, Objective, from_settings
 from ..schedule import adamw, learning_rate
 from .loader import CurriculumSampler, StepBatches, step_loader
-from .step import LossSpec, train_step
+from .step import train_step
 
 SYNC_EVERY = 20  # steps between reads of the statistics (each read waits for the device)
-CURVE_FIELDS = (
-    "step",
-    "lr",
-    "loss",
-    "loss_va",
-    "loss_vt",
-    "cos_before",
-    "cos_after",
-    "conflict_fraction",
-    "pool_fraction",
-)
 
 
-def loss_spec(pre: dict) -> LossSpec:
-    return LossSpec(pre["loss_weights"]["va"], pre["loss_weights"]["vt"], pre["temperature"])
+def curve_fields(objective: Objective) -> tuple[str, ...]:
+    """The curve's columns: one unweighted loss per term of the objective (vatt: loss_va, loss_vt)."""
+    return (
+        "step",
+        "lr",
+        "loss",
+        *(f"loss_{t}" for t in objective.terms),
+        "cos_before",
+        "cos_after",
+        "conflict_fraction",
+        "pool_fraction",
+    )
 
 
 def build_model(spec: dict):
     torch.manual_seed(spec["seed"])
-    model = create_model(model_config(spec["pretrain"]["model"], spec["features"]))
-    init = spec["pretrain"]["init"]
+    pre = spec["pretrain"]
+    model = create_model(model_config(pre["model"], spec["features"], pre.get("objective", DEFAULT)))
+    init = pre["init"]
     if init["from"] == "clip":
         from ..models.clip_init import init_from_clip
 
@@ -131,7 +133,7 @@ def pretrain(
         loader_workers(device, threads),
         device.type == "cuda",
     )
-    loss = loss_spec(pre)
+    objective = from_settings(pre)
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
     net.train()
     pending: list[tuple[int, float, float, dict]] = []  # rows whose statistics are still on the device
@@ -153,7 +155,7 @@ def pretrain(
                 net,
                 to_device(batch, device),
                 to_device(keep_idx, device),
-                loss,
+                objective,
                 harmonizer,
                 pre["harmonization"]["level"],
                 world,
@@ -181,9 +183,8 @@ def pretrain(
             )
     if world.main:
         checkpoint.save(out, checkpoint.model_payload(net.cpu(), spec=spec, step=total))
-        atomic_write_text(
-            curves_path, csv_text(CURVE_FIELDS, ([_cell(row[f]) for f in CURVE_FIELDS] for row in curve))
-        )
+        fields = curve_fields(objective)
+        atomic_write_text(curves_path, csv_text(fields, ([_cell(row[f]) for f in fields] for row in curve)))
         shutil.rmtree(resume_dir, ignore_errors=True)
     world.barrier()
 

@@ -9,8 +9,9 @@ from ..curriculum import score_triplets, write_scores
 from ..distributed import World, compute_device
 from ..features.clips import ClipSet
 from ..models.checkpoint import load_model
-from .pretrain import loss_spec, pretrain
-from .step import triplet_gradients
+from ..objectives import from_settings
+from .pretrain import pretrain
+from .step import comparable, triplet_gradients
 
 
 def clips_for(spec: dict, features_dir: Path) -> ClipSet:
@@ -41,7 +42,8 @@ def run_pretrain(
 def run_curriculum(
     spec: dict, features_dir: Path, scores_out: Path, warmup_out: Path, curves: Path, threads: int
 ) -> None:
-    """Train the warm-up model (plain VATT, `warmup_epochs`), then score every triplet with it."""
+    """Train the warm-up model (the objective without realignment, `warmup_epochs`), then score every
+    triplet with it."""
     warm = copy.deepcopy(spec)
     pre = warm["pretrain"]
     pre["epochs"] = pre["curriculum"]["warmup_epochs"]
@@ -51,9 +53,9 @@ def run_curriculum(
     pretrain(warm, clips, warmup_out, curves, warmup_out.parent / f".{warmup_out.stem}.resume", None, threads)
     model, _ = load_model(warmup_out)
     model.eval().to(compute_device())
-    loss, level = loss_spec(pre), pre["curriculum"]["level"]
+    objective, level = from_settings(pre), pre["curriculum"]["level"]
 
     def gradients(out, batch):
-        return triplet_gradients(model, batch, None, out, loss, level)
+        return triplet_gradients(model, batch, None, out, objective, level), comparable(objective, batch)
 
     write_scores(scores_out, clips.ids, score_triplets(model, clips, pre["batch_size"], gradients))

@@ -1,14 +1,16 @@
-"""One pretraining step: VATT's loss, per-triplet gradients, realignment, backward.
+"""One pretraining step for any objective (src/mmrobust/objectives/): its loss, per-triplet gradients,
+realignment, backward. The engine knows an objective only through its interface (objectives/base.py).
 
-Loss: L = w_va * mean_i l_i^va + w_vt * mean_i l_i^vt over the clips that have both modalities.
-Per-triplet gradients (pairs g_va, g_vt), at one of two levels:
-  representation  w.r.t. r_video, the video [AGG] output, where both losses meet in either
-                  architecture: the rows of one backward pass of the summed `own` terms (cheap).
-  parameters      w.r.t. every shared parameter (model.shared_parameter_names()), exactly, with
-                  torch.func: vmap over triplets of the Jacobian of (l_i^va, l_i^vt) (memory:
-                  batch x shared parameters).
-The update is the plain gradient of L plus sum_i [(g_va' - g_va) + (g_vt' - g_vt)]; at the
-representation level the correction is added by a hook to the gradient flowing into r_video.
+Loss: L = sum_t w_t * mean_i l_i^t over the clips each term t is valid for (vatt: va, vt).
+Per-triplet gradients of the K compared terms (vatt: g_va, g_vt), at one of two levels:
+  representation  w.r.t. the objective's `representations`, concatenated: where the compared terms
+                  meet (vatt: r_video, in either architecture; pairwise: r_video, r_audio, r_text):
+                  the rows of one backward pass per term of the summed `own` terms (cheap).
+  parameters      w.r.t. every shared parameter (model.shared_parameter_names(): those two compared
+                  terms reach), exactly, with torch.func: vmap over triplets of the Jacobian of the
+                  K terms of triplet i (memory: batch x K x shared parameters).
+The update is the plain gradient of L plus sum_i sum_k (g_k' - g_k); at the representation level
+the correction is added by hooks to the gradients flowing into the representations.
 
 Data parallel (distributed.World): each process embeds its slice of the global batch and gathers
 the others' embeddings as constants, so L, its negatives and its normalisation are the global
@@ -19,47 +21,47 @@ A triplet's gradients and their realignment stay on the process that holds the t
 
 from __future__ import annotations
 
+import operator
 import warnings
-from dataclasses import dataclass
+from functools import reduce
 
 import torch
 from torch.func import functional_call, jacrev, vmap
 
 from ..distributed import World
 from ..harmonize import Harmonizer
-from ..losses import TEMPERATURE, mil_nce_terms, nce_terms
+from ..objectives import Objective
 
 LEVELS = ("representation", "parameters")
+FLAGS = ("has_video", "has_audio", "has_text")
 
 
-@dataclass(frozen=True)
-class LossSpec:
-    w_va: float = 1.0
-    w_vt: float = 1.0
-    tau: float = TEMPERATURE
-
-
-def validity(batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
-    return batch["has_video"] & batch["has_audio"], batch["has_video"] & batch["has_text"]
+def comparable(objective: Objective, flags: dict) -> torch.Tensor:
+    """(B,) bool: the clips every compared term is valid for (vatt: those with all three modalities)."""
+    valid = objective.validity(flags)
+    return reduce(operator.and_, (valid[t] for t in objective.compare))
 
 
 def weighted_terms(
-    out: dict, batch: dict, loss: LossSpec, own: bool = False
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-clip terms already scaled so that they sum to the two parts of L: (B,), (B,)."""
-    valid_va, valid_vt = validity(batch)
-    l_va = nce_terms(out["v_va"], out["a_va"], valid_va, loss.tau, own)
-    l_vt = mil_nce_terms(out["v_vt"], out["t_vt"], valid_vt, None, loss.tau, own)
-    return (loss.w_va * l_va / valid_va.sum().clamp_min(1), loss.w_vt * l_vt / valid_vt.sum().clamp_min(1))
+    objective: Objective, out: dict, batch: dict, own: bool = False
+) -> dict[str, torch.Tensor]:
+    """Per-clip terms already scaled so that they sum to the parts of L: {term: (B,)}."""
+    valid = objective.validity(batch)
+    raw = objective.loss_terms(out, valid, own)
+    return {t: objective.weights[t] * raw[t] / valid[t].sum().clamp_min(1) for t in objective.terms}
 
 
-def representation_gradients(out: dict, batch: dict, loss: LossSpec) -> tuple[torch.Tensor, torch.Tensor]:
-    """(B, width) each: triplet i's gradients w.r.t. its own r_video."""
-    own_va, own_vt = weighted_terms(out, batch, loss, own=True)
-    (g_va,) = torch.autograd.grad(own_va.sum(), out["r_video"], retain_graph=True, allow_unused=True)
-    (g_vt,) = torch.autograd.grad(own_vt.sum(), out["r_video"], retain_graph=True, allow_unused=True)
-    zero = torch.zeros_like(out["r_video"])
-    return (zero if g_va is None else g_va), (zero if g_vt is None else g_vt)
+def representation_gradients(objective: Objective, out: dict, batch: dict) -> list[torch.Tensor]:
+    """K tensors (B, sum of the representations' widths): triplet i's gradients w.r.t. its own
+    representations, one per compared term."""
+    own = weighted_terms(objective, out, batch, own=True)
+    reps = [out[k] for k in objective.representations]
+    grads = []
+    for term in objective.compare:
+        parts = torch.autograd.grad(own[term].sum(), reps, retain_graph=True, allow_unused=True)
+        parts = [torch.zeros_like(r) if g is None else g for g, r in zip(parts, reps)]
+        grads.append(parts[0] if len(parts) == 1 else torch.cat(parts, dim=-1))
+    return grads
 
 
 def parameter_gradients(
@@ -67,12 +69,12 @@ def parameter_gradients(
     batch: dict,
     keep: dict | None,
     out: dict,
-    loss: LossSpec,
+    objective: Objective,
     flags: dict | None = None,
     offset: int = 0,
-) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
-    """(B, P) each, exact: triplet i's gradients w.r.t. the P shared parameters, other clips' embeddings
-    fixed.
+) -> tuple[list[torch.Tensor], list[str]]:
+    """K tensors (B, P), exact: triplet i's gradients w.r.t. the P shared parameters, one per compared
+    term, other clips' embeddings fixed.
 
     `batch` and `keep` hold the B local clips; `out`'s embeddings and `flags` (default: the batch's)
     may be the global batch's, with the local clips at rows offset .. offset + B."""
@@ -80,10 +82,10 @@ def parameter_gradients(
     params = {n: p.detach() for n, p in model.named_parameters()}
     shared = {n: params.pop(n) for n in names}
     buffers = dict(model.named_buffers())
-    fixed = {k: out[k].detach() for k in ("v_va", "a_va", "v_vt", "t_vt")}
-    valid_va, valid_vt = validity(batch if flags is None else flags)
-    n_va, n_vt = valid_va.sum().clamp_min(1), valid_vt.sum().clamp_min(1)
-    size, rows = batch["video"].shape[0], fixed["v_va"].shape[0]
+    fixed = {k: out[k].detach() for k in objective.embeddings}
+    valid = objective.validity(batch if flags is None else flags)
+    count = {t: valid[t].sum().clamp_min(1) for t in objective.compare}
+    size, rows = batch["video"].shape[0], fixed[objective.embeddings[0]].shape[0]
     dummy = torch.zeros(size, 1, dtype=torch.long, device=batch["video"].device)  # vmap needs a tensor
     keep_v, keep_a = (keep["video"], keep["audio"]) if keep else (dummy, dummy)
 
@@ -97,21 +99,19 @@ def parameter_gradients(
         hot = (torch.arange(rows, device=video.device) == index)[:, None]
         emb = {k: torch.where(hot, o[k], fixed[k]) for k in fixed}  # clip i live, the others constant
         pick = hot[:, 0].to(video.dtype)
-        l_va = (nce_terms(emb["v_va"], emb["a_va"], valid_va, loss.tau) * pick).sum() * loss.w_va / n_va
-        l_vt = (
-            (mil_nce_terms(emb["v_vt"], emb["t_vt"], valid_vt, None, loss.tau) * pick).sum()
-            * loss.w_vt
-            / n_vt
+        raw = objective.loss_terms(emb, valid)
+        return torch.stack(
+            [(raw[t] * pick).sum() * objective.weights[t] / count[t] for t in objective.compare]
         )
-        return torch.stack([l_va, l_vt])
 
     with warnings.catch_warnings():  # SDPA's backward has no batching rule yet: a slower fallback
         warnings.filterwarnings("ignore", message=".*batching rule.*")
         jac = vmap(jacrev(terms), in_dims=(None, 0, 0, 0, 0, 0, 0))(
             shared, batch["video"], batch["audio"], batch["text"], keep_v, keep_a, offset + torch.arange(size)
         )
-    flat = torch.cat([jac[n].reshape(size, 2, -1) for n in names], dim=-1)
-    return flat[:, 0], flat[:, 1], names
+    k = len(objective.compare)
+    flat = torch.cat([jac[n].reshape(size, k, -1) for n in names], dim=-1)
+    return [flat[:, t] for t in range(k)], names
 
 
 def triplet_gradients(
@@ -119,51 +119,50 @@ def triplet_gradients(
     batch: dict,
     keep: dict | None,
     out: dict,
-    loss: LossSpec,
+    objective: Objective,
     level: str,
     flags: dict | None = None,
     offset: int = 0,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Every local triplet's (g_va, g_vt) at `level`: rows of (B, width) or (B, shared parameters)."""
+) -> list[torch.Tensor]:
+    """Every local triplet's K gradients at `level`: rows of (B, width) or (B, shared parameters)."""
     if level == "representation":
-        return representation_gradients(out, batch if flags is None else flags, loss)
+        return representation_gradients(objective, out, batch if flags is None else flags)
     if level == "parameters":
-        g_va, g_vt, _ = parameter_gradients(model, batch, keep, out, loss, flags, offset)
-        return g_va, g_vt
+        return parameter_gradients(model, batch, keep, out, objective, flags, offset)[0]
     raise ValueError(f"harmonization level must be one of {LEVELS}, not {level!r}")
-
-
-EMBEDDINGS = ("v_va", "a_va", "v_vt", "t_vt")
-FLAGS = ("has_video", "has_audio", "has_text")
 
 
 def train_step(
     net,
     batch: dict,
     keep: dict | None,
-    loss: LossSpec,
+    objective: Objective,
     harmonizer: Harmonizer,
     level: str,
     world: World = World(),
     engine=None,
 ) -> dict[str, torch.Tensor]:
-    """Forward, realigned backward (gradients left in .grad); returns the step's losses and cosines
-    as 0-d tensors (reading them is the caller's host sync). `engine` runs the forward: the model
-    itself (default), its DDP wrapper or its compiled form."""
+    """Forward, realigned backward (gradients left in .grad); returns the step's losses (`loss`, one
+    `loss_<term>` per term, unweighted) and cosines as 0-d tensors (reading them is the caller's host
+    sync). `engine` runs the forward: the model itself (default), its DDP wrapper or its compiled form."""
     local = (engine or net)(batch, keep)
-    out = {"r_video": local["r_video"], **{k: world.gather(local[k]) for k in EMBEDDINGS}}
+    out = {
+        **{k: local[k] for k in objective.representations},
+        **{k: world.gather(local[k]) for k in objective.embeddings},
+    }
     flags = {k: world.gather(batch[k]) for k in FLAGS}
-    part_va, part_vt = weighted_terms(out, flags, loss)
-    total = part_va.sum() + part_vt.sum()
-    local_va, local_vt = validity(batch)
-    pair = local_va & local_vt
+    parts = weighted_terms(objective, out, flags)
+    total = reduce(operator.add, (parts[t].sum() for t in objective.terms))
+    pair = comparable(objective, batch)
     offset = world.rank * len(pair)
-    g_va, g_vt = triplet_gradients(net, batch, keep, out, loss, level, flags, offset)
-    new_va, new_vt, stats = harmonizer(g_va, g_vt, pair, world.sum)
-    delta = (new_va - g_va) + (new_vt - g_vt)  # per triplet; zero outside `pair`
+    grads = triplet_gradients(net, batch, keep, out, objective, level, flags, offset)
+    new, stats = harmonizer(grads, pair, world.sum)
+    delta = reduce(operator.add, ((n - g) for n, g in zip(new, grads)))  # per triplet; zero outside `pair`
     realign = harmonizer.method != "none"
     if realign and level == "representation":
-        out["r_video"].register_hook(lambda grad: grad + world.size * delta)
+        reps = [out[k] for k in objective.representations]
+        for rep, part in zip(reps, delta.split([r.shape[-1] for r in reps], dim=-1)):
+            rep.register_hook(lambda grad, part=part: grad + world.size * part)
     (total * world.size).backward()
     if realign and level == "parameters":
         correction = world.sum(delta.sum(0))
@@ -175,7 +174,6 @@ def train_step(
             offset += param.numel()
     return {
         "loss": total.detach(),
-        "loss_va": part_va.detach().sum() / max(loss.w_va, 1e-12),
-        "loss_vt": part_vt.detach().sum() / max(loss.w_vt, 1e-12),
+        **{f"loss_{t}": parts[t].detach().sum() / max(objective.weights[t], 1e-12) for t in objective.terms},
         **stats,
     }
