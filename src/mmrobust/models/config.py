@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 
 from ..objectives import DEFAULT as DEFAULT_OBJECTIVE
-from .presets import PRESETS  # noqa: F401  (re-exported: the presets' home is plain data)
+from .presets import MAE_PRESETS, PRESETS  # noqa: F401  (re-exported: the presets' home is plain data)
 
 
 @dataclass(frozen=True)
@@ -43,19 +43,56 @@ class ModelConfig:
         return cls(**{k: v for k, v in data.items() if k in names})
 
 
-def model_config(model: dict, features: dict, objective: str = DEFAULT_OBJECTIVE) -> ModelConfig:
-    """The model section of a pretrain spec (preset + overrides), the feature shapes it reads and the
-    objective whose heads it carries."""
+@dataclass(frozen=True)
+class MAEConfig(ModelConfig):
+    """AV-MAE (models/avmae.py): ModelConfig's encoder and input sizes plus masking and the decoder.
+    A subclass rather than new ModelConfig fields, so that a VATT config's to_dict(), saved in every
+    checkpoint, keeps its keys. `architecture` names the model; ModelConfig.from_dict of an MAE dict
+    keeps "avmae" there, which VATT refuses, so an MAE checkpoint never loads as a VATT one."""
+
+    architecture: str = "avmae"
+    objective: str = "mae"
+    mask_ratio: float = 0.75  # video and audio tokens hidden from the encoder (AV-MAE)
+    text_mask_ratio: float = 0.5  # of a caption's tokens (M3AE's language ratio; ours)
+    decoder_width: int = 512
+    decoder_depth: int = 8
+    decoder_heads: int = 16
+    norm_pix_loss: bool = True  # targets: each patch normalised by its own mean and variance (MAE)
+
+    def __post_init__(self):
+        # The embeddings E_m are `width` wide; vt_dim is what downstream.Classifier sizes its head by.
+        object.__setattr__(self, "vt_dim", self.width)
+
+
+def config_from_dict(data: dict) -> ModelConfig:
+    """A checkpoint's model_config dict as the config class that wrote it."""
+    return (MAEConfig if data.get("architecture") == "avmae" else ModelConfig).from_dict(data)
+
+
+def _config(cls: type, settings: dict, model: dict, features: dict, **extra):
     from ..features.audio import n_frames
 
-    settings = {**PRESETS[model["preset"]], **{k: v for k, v in model.items() if k != "preset"}}
-    return ModelConfig(
+    return cls(
         num_frames=features["video"]["num_frames"],
         crop_size=features["video"]["crop_size"],
         n_mels=features["audio"]["n_mels"],
         audio_frames=n_frames(features["audio"]),
         context_length=features["text"]["context_length"],
         preset=model["preset"],
-        objective=objective,
-        **settings,
+        **extra,
+        **{**settings, **{k: v for k, v in model.items() if k != "preset"}},
     )
+
+
+def model_config(model: dict, features: dict, objective: str = DEFAULT_OBJECTIVE) -> ModelConfig:
+    """The model section of a pretrain spec (preset + overrides), the feature shapes it reads and the
+    objective whose heads it carries."""
+    return _config(ModelConfig, PRESETS[model["preset"]], model, features, objective=objective)
+
+
+def mae_config(model: dict, features: dict) -> MAEConfig:
+    """model_config for AV-MAE: the preset's encoder sizes, its MAE_PRESETS decoder, the overrides.
+    The section's `architecture` (VATT's ms / ma, set for every experiment) does not apply."""
+    preset = model["preset"]
+    overrides = {k: v for k, v in model.items() if k != "architecture"}
+    return _config(MAEConfig, {**PRESETS[preset], **MAE_PRESETS[preset]}, overrides, features)

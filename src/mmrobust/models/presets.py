@@ -17,3 +17,10 @@ PRESETS: dict[str, dict] = {
     },
     "base": {"width": 768, "depth": 12, "heads": 12, "tubelet": [4, 16, 16], "audio_patch": [16, 16]},
 }
+
+# AV-MAE's decoder (models/avmae.py), merged over PRESETS for an MAE model; kept apart so that the
+# VATT presets, and so every VATT config, are unchanged. base: Gong et al.'s 512 wide, 8 blocks, 16 heads.
+MAE_PRESETS: dict[str, dict] = {
+    "tiny": {"decoder_width": 32, "decoder_depth": 2, "decoder_heads": 2},
+    "base": {"decoder_width": 512, "decoder_depth": 8, "decoder_heads": 16},
+}
