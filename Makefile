@@ -51,6 +51,7 @@ bench: install
 	python benchmarks/curriculum_auroc.py
 	python benchmarks/eval_cost.py
 	python benchmarks/gpu_pretrain.py --count-only --out benchmarks/results/gpu_pretrain_flops_cpu.json
+	python benchmarks/mae_cost.py
 	python benchmarks/fault_injection.py
 
 # Re-resolve the pins after editing pyproject.toml (Linux x86_64, Python 3.11: CI and the GPU nodes).

@@ -36,15 +36,15 @@ from mmrobust.curriculum import batch_indices
 from mmrobust.models.avmae import AVMAE, batch_loss, sample_masks
 from mmrobust.models.config import mae_config, model_config
 from mmrobust.models.vatt import create_model
+from mmrobust.objectives import create, from_settings
 from mmrobust.seeding import clip_generators
-from mmrobust.train.pretrain import loss_spec
 from mmrobust.train.stages import clips_for
-from mmrobust.train.step import LossSpec, weighted_terms
+from mmrobust.train.step import weighted_terms
 
 
-def vatt_step(model, batch, keep, loss) -> torch.Tensor:
-    part_va, part_vt = weighted_terms(model(batch, keep), batch, loss)
-    return part_va.sum() + part_vt.sum()
+def vatt_step(model, batch, keep, objective) -> torch.Tensor:
+    parts = weighted_terms(objective, model(batch, keep), batch)
+    return sum(part.sum() for part in parts.values())
 
 
 def mae_step(model: AVMAE, batch, masks) -> torch.Tensor:
@@ -73,7 +73,7 @@ def timed(args) -> dict:
     keep = vatt.sample_keep(clip_generators(spec["seed"], 0, 3, range(len(idx))))
     masks = mae.sample_masks(batch["text"], clip_generators(spec["seed"], 0, 3, range(len(idx))))
     full = full_masks(mae, batch, clip_generators(spec["seed"], 0, 3, range(len(idx))))
-    loss = loss_spec(pre)
+    loss = from_settings(pre)
 
     def run(model, fn):
         def step():
@@ -170,7 +170,7 @@ def counted(args) -> dict:
     out["avmae"] = count(mae, lambda: mae_step(mae, batch, masks), size)
     out["avmae_encoder_25"] = count(mae, lambda: encoder_only(mae, batch, masks), size)
     out["avmae_encoder_full"] = count(mae, lambda: encoder_only(mae, batch, full), size)
-    loss = LossSpec()
+    loss = create("vatt")
     for drop, vatt in vatts.items():
         keep = vatt.sample_keep(gens())
         keep = None if keep is None else {m: k.to(meta) for m, k in keep.items()}

@@ -131,9 +131,9 @@ def test_every_command_line_of_the_workflow_parses(tmp_path):
         "download": 1,
         "features": 1,
         "curriculum": 2,
-        "pretrain": 4,
-        "embed": 8,
-        "finetune": 32,
-        "evaluate": 32,
+        "pretrain": 6,  # vatt, realign, curriculum, harmonized, pairwise, mae
+        "embed": 12,  # 6 experiments x 2 tasks
+        "finetune": 48,  # x 4 methods
+        "evaluate": 48,  # x (lp, ft, masd) + the wiseft evaluation
         "report": 1,
     }

@@ -8,7 +8,7 @@ import pytest
 import yaml
 from conftest import REPO, TINY, copy_workflow, run_cli, snakemake_env
 
-from mmrobust.config import load_config, parse_spec, spec_json, study_spec_json
+from mmrobust.config import experiment_settings, load_config, parse_spec, spec_json, study_spec_json
 from mmrobust.errors import MmrobustError
 
 
@@ -67,6 +67,27 @@ def test_defaults_are_filled_and_both_configs_load():
         ),
         ("study:\n  wiseft: {alpha: 1.5}\n", "study.wiseft.alpha", "maximum"),
         ("study:\n  validation_fraction: 1\n", "study.validation_fraction", "maximum"),
+        # objective mae: nothing to compare, no CLIP init, its model keys only for it
+        (
+            "experiments:\n  mae: {curriculum: {enabled: true}}\n",
+            "experiments.mae (merged over pretrain): curriculum.enabled",
+            "true needs a contrastive objective (mae has no pair of terms to compare)",
+        ),
+        (
+            "experiments:\n  mae: {init: {from: clip, path: x.pt}}\n",
+            "experiments.mae (merged over pretrain): init.from",
+            "clip: objective mae starts from scratch",
+        ),
+        (
+            "experiments:\n  vatt: {model: {mask_ratio: 0.5}}\n",
+            "experiments.vatt (merged over pretrain): model.mask_ratio",
+            "only for objective mae",
+        ),
+        (
+            "experiments:\n  mae: {loss_weights: {va: 1.0}}\n",
+            "experiments.mae (merged over pretrain): loss_weights.va",
+            "unknown key (allowed: audio, text, video)",
+        ),
     ],
 )
 def test_bad_config_names_file_and_key(tmp_path, text, key, words):
@@ -147,6 +168,36 @@ def test_snakemake_stops_at_start_on_bad_config(tmp_path):
     assert not (tmp_path / "data").exists()
 
 
+def test_snakemake_refuses_realignment_with_mae_in_one_line(tmp_path):
+    copy_workflow(tmp_path)
+    override = write(tmp_path, "experiments:\n  mae: {harmonization: {method: pcgrad}}\n")
+    result = subprocess.run(
+        ["snakemake", "-n", "--configfile", str(override)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=snakemake_env(),
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    errors = [line for line in output.splitlines() if "rror" in line or "Traceback" in line]
+    assert errors == [
+        f"mmrobust: error: config/config.yaml+{override}: experiments.mae (merged over pretrain): "
+        "harmonization.method: pcgrad needs a contrastive objective (mae has no pair of terms to compare)"
+    ], output
+    assert not (tmp_path / "data").exists()
+
+
+def test_mae_experiment_starts_from_its_own_loss_weights_and_mask_ratios():
+    config = load_config([REPO / "config" / "config.yaml"])
+    mae = experiment_settings(config, "mae")["pretrain"]
+    assert mae["objective"] == "mae" and mae["loss_weights"] == {"video": 1.0, "audio": 1.0, "text": 1.0}
+    assert (mae["model"]["mask_ratio"], mae["model"]["text_mask_ratio"]) == (0.75, 0.5)
+    vatt = experiment_settings(config, "vatt")["pretrain"]
+    assert "objective" not in vatt and "mask_ratio" not in vatt["model"]
+    assert vatt["loss_weights"] == {"va": 1.0, "vt": 1.0}
+
+
 @pytest.mark.parametrize(
     "target, field, what, known",
     [
@@ -154,19 +205,19 @@ def test_snakemake_stops_at_start_on_bad_config(tmp_path):
             "checkpoints/nosuch/model.pt",
             "experiments",
             "experiment 'nosuch'",
-            "curriculum, harmonized, realign, vatt",
+            "curriculum, harmonized, mae, pairwise, realign, vatt",
         ),
         (
             "results/nosuch/multilabel/wiseft/sweep.csv",
             "experiments",
             "experiment 'nosuch'",
-            "curriculum, harmonized, realign, vatt",
+            "curriculum, harmonized, mae, pairwise, realign, vatt",
         ),
         (
             "checkpoints/nosuch/multilabel/lp/VA.pt",
             "experiments",
             "experiment 'nosuch'",
-            "curriculum, harmonized, realign, vatt",
+            "curriculum, harmonized, mae, pairwise, realign, vatt",
         ),
         ("embeddings/vatt/nosuch.pt", "study.tasks", "task 'nosuch'", "multilabel, singlelabel"),
         ("features/nosuch/summary.json", "datasets", "dataset 'nosuch'", "synthetic"),

@@ -19,6 +19,7 @@ TASKS = {
 SPEC = {
     "seed": 0,
     "experiments": ["realign", "vatt"],
+    "objectives": {"realign": "vatt", "vatt": "vatt"},
     "tasks": TASKS,
     "wiseft": {"alpha": 0.5, "sweep": [0.0, 0.5, 1.0]},
 }

@@ -252,8 +252,9 @@ def test_the_report_draws_a_registered_method(toy, toy_config, tmp_path):
     build_report(report_spec(toy_config), tmp_path / "results", tmp_path / "out", summaries)
     tables = tmp_path / "out" / "tables"
     rows = (tables / "table1_multilabel.csv").read_text().splitlines()
-    assert [r.split(",")[:2] for r in rows[1:]] == [
-        [e, m] for e in ("realign", "vatt") for m in sorted(methods.names())
+    assert rows[0].startswith("experiment,objective,method,overall_P,")
+    assert [r.split(",")[:3] for r in rows[1:]] == [
+        [e, "vatt", m] for e in ("realign", "vatt") for m in sorted(methods.names())
     ]
     assert set(json.loads((tmp_path / "out" / "metrics.json").read_text())["multilabel"]["vatt"]) == set(
         methods.names()
@@ -266,7 +267,12 @@ def test_the_report_draws_a_registered_method(toy, toy_config, tmp_path):
 def test_the_readout_skips_the_comparisons_of_methods_not_registered(monkeypatch, tmp_path):
     monkeypatch.setattr(methods, "REGISTRY", {m: methods.REGISTRY[m] for m in ("lp", "ft")})
     summaries = write_results(tmp_path, ("lp", "ft"))
-    spec = {"seed": 0, "experiments": ["realign", "vatt"], "tasks": {"multilabel": TASK}}
+    spec = {
+        "seed": 0,
+        "experiments": ["realign", "vatt"],
+        "objectives": {"realign": "vatt", "vatt": "vatt"},
+        "tasks": {"multilabel": TASK},
+    }
     build_report(spec, tmp_path / "results", tmp_path / "out", summaries)
     readout = (tmp_path / "out" / "tables" / "readout.md").read_text()
     assert "MASD" not in readout and "WiSE-FT" not in readout

@@ -22,19 +22,23 @@ TAU = 0.07
 
 def test_every_objective_is_in_the_schema_with_its_terms():
     pretrain = load_schema("config.schema.yaml")["$defs"]["pretrain"]
-    assert set(pretrain["properties"]["objective"]["enum"]) == set(names()) >= {"vatt", "pairwise"}
+    assert set(pretrain["properties"]["objective"]["enum"]) == set(names()) >= {"vatt", "pairwise", "mae"}
     blocks = {b["if"]["properties"]["objective"]["const"]: b["then"] for b in pretrain["allOf"]}
     for name in names():
         cls = objective_class(name)
         weights = blocks[name]["properties"]["loss_weights"]
         assert cls.name == name and tuple(weights["properties"]) == cls.terms
         assert weights["default"] == create(name).weights
-        assert set(cls.compare) <= set(cls.terms) and len(cls.compare) >= 2
+        assert set(cls.compare) <= set(cls.terms) and len(cls.compare) != 1
+        if not cls.compare:  # nothing to compare: its block refuses realignment and the curriculum
+            refused = blocks[name]["properties"]
+            assert refused["harmonization"]["properties"]["method"]["const"] == "none"
+            assert refused["curriculum"]["properties"]["enabled"]["const"] is False
 
 
 def test_unknown_objective_and_wrong_weights_are_clear_errors():
     with pytest.raises(ValueError, match="objective must be one of"):
-        create("mae")
+        create("byol")
     with pytest.raises(ValueError, match="pairwise: loss_weights needs exactly the terms va, vt, at"):
         create("pairwise", {"va": 1.0, "vt": 1.0})
 
@@ -175,3 +179,53 @@ def test_a_pairwise_encoder_feeds_the_downstream_linear_head():
     classifier = Classifier(tiny_model("pairwise"), 3)
     assert classifier.head.in_features == 24
     assert classifier(tiny_batch(), "VA").shape == (4, 3)
+
+
+def test_mae_is_avmae_per_clip_terms_and_its_loss_is_cav_maes():
+    """Objective mae through the step: the model is AV-MAE, the terms are its per-clip reconstruction
+    terms, L is CAV-MAE's sum of the modalities' means (avmae.batch_loss) and its gradient that of
+    batch_loss; nothing is compared (no cosines)."""
+    from mmrobust.harmonize import Harmonizer
+    from mmrobust.models.avmae import AVMAE, batch_loss
+    from mmrobust.models.build import build, config_for
+    from mmrobust.train.step import train_step
+
+    cls = objective_class("mae")
+    assert (cls.model, cls.terms, cls.compare) == ("avmae", ("video", "audio", "text"), ())
+    torch.manual_seed(0)
+    model = build(
+        config_for({"preset": "tiny", "architecture": "ma", "tubelet": [2, 14, 14]}, FEATURES, "mae")
+    )
+    assert isinstance(model, AVMAE) and model.cfg.objective == "mae" and model.cfg.mask_ratio == 0.75
+    with pytest.raises(ValueError, match="AV-MAE"):
+        create_model(model_config({"preset": "tiny"}, FEATURES, "mae"))  # no heads on VATT's encoders
+    b = 4
+    g = torch.Generator().manual_seed(1)
+    batch = {
+        "video": torch.rand(b, 3, 4, 28, 28, generator=g),
+        "audio": torch.randn(b, 1, 32, 98, generator=g),
+        "text": torch.cat(
+            [torch.randint(1, 500, (b, 5), generator=g), torch.zeros(b, 3, dtype=torch.long)], 1
+        ),
+        "has_video": torch.tensor([True, True, True, False]),
+        "has_audio": torch.tensor([True, False, True, True]),
+        "has_text": torch.tensor([True, True, False, True]),
+    }
+    gens = [torch.Generator().manual_seed(10 + i) for i in range(b)]
+    masks = model.mask_sampler()(batch, gens)
+    objective = create("mae", {"video": 1.0, "audio": 1.0, "text": 1.0})
+    stats = train_step(model, batch, masks, objective, Harmonizer("none"), "representation")
+    grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+    model.zero_grad()
+    reference = batch_loss(
+        model.forward_loss(batch, [torch.Generator().manual_seed(10 + i) for i in range(b)])
+    )
+    reference.backward()
+    assert float(stats["loss"]) == pytest.approx(float(reference.detach()), rel=1e-6)
+    for m in ("video", "audio", "text"):
+        assert math.isfinite(float(stats[f"loss_{m}"]))
+    assert all(math.isnan(float(stats[k])) for k in ("cos_before", "cos_after", "conflict_fraction"))
+    for n, p in model.named_parameters():
+        if p.grad is not None:
+            assert torch.allclose(grads[n], p.grad, atol=1e-6), n
+    assert set(grads) == {n for n, p in model.named_parameters() if p.grad is not None}

@@ -24,8 +24,35 @@ from mmrobust.train.pretrain import build_model
 def study(tiny_config, tiny_features, tmp_path_factory):
     """A (random) pretrained model, then every study stage of the multilabel task, run once."""
     root = tmp_path_factory.mktemp("study")
-    config = dump_config(root / "config.json", tiny_config)
     spec = {"seed": 0, "features": tiny_config["features"], "pretrain": tiny_config["pretrain"]}
+    return run_study(root, tiny_config, tiny_features, spec)
+
+
+def test_an_mae_checkpoint_goes_through_every_study_stage(tiny_config, tiny_features, tmp_path):
+    """Objective mae: embed, lp / ft / masd / wiseft and evaluate load AV-MAE from its checkpoint
+    (models/build.py); E_m is `width` wide."""
+    from mmrobust.config import experiment_settings
+    from mmrobust.downstream.model import load_classifier
+    from mmrobust.models.avmae import AVMAE
+
+    spec = {"seed": 0, "features": tiny_config["features"], **experiment_settings(tiny_config, "mae")}
+    root = run_study(tmp_path, tiny_config, tiny_features, spec)
+    emb = checkpoint.read(root / "emb.pt")
+    width = build_model(spec).cfg.width
+    for part in ("train", "eval"):
+        assert {m: e.shape[1] for m, e in emb[part]["embeddings"].items()} == dict.fromkeys(
+            ("video", "audio", "text"), width
+        )
+    for method in ("lp", "ft", "masd", "wiseft"):
+        matrix = read_matrix(root / f"{method}_matrix.csv")
+        assert len(matrix) == len(SUBSETS) ** 2
+    model, _ = load_classifier(root / "ft" / "VAT.pt")
+    assert isinstance(model.encoder, AVMAE) and model.head.in_features == width
+
+
+def run_study(root, tiny_config, tiny_features, spec):
+    """Save build_model(spec) as the pretrained model, then run every study stage of the multilabel task."""
+    config = dump_config(root / "config.json", tiny_config)
     checkpoint.save(root / "model.pt", checkpoint.model_payload(build_model(spec)))
     common = ["--config", str(config), "--task", "multilabel"]
 

@@ -36,13 +36,15 @@ def ran(projects):
     return projects
 
 
-# 4 experiments x 2 tasks: an embedding file each; finetune of every registered method (lp, ft, masd,
-# wiseft); evaluate of those without a sweep (lp, ft, masd), evaluate_wiseft of those with one (wiseft)
+# 6 experiments (vatt, realign, curriculum, harmonized, pairwise, mae; 2 with the curriculum on:
+# curriculum, harmonized) x 2 tasks: an embedding file each; finetune of every registered method (lp,
+# ft, masd, wiseft); evaluate of those without a sweep (lp, ft, masd), evaluate_wiseft of those with
+# one (wiseft)
 STUDY = {
-    "embed": 8,
-    "finetune": 8 * len(methods.names()),
-    "evaluate": 8 * (len(methods.names()) - len(methods.swept())),
-    "evaluate_wiseft": 8 * len(methods.swept()),
+    "embed": 12,
+    "finetune": 12 * len(methods.names()),
+    "evaluate": 12 * (len(methods.names()) - len(methods.swept())),
+    "evaluate_wiseft": 12 * len(methods.swept()),
     "report": 1,
     "all": 1,
 }
@@ -52,7 +54,7 @@ def test_dry_run_plans_every_stage(tmp_path):
     copy_workflow(tmp_path)
     result, output = snakemake(tmp_path, "-n")
     assert result.returncode == 0, output
-    assert planned(output) == {"download": 1, "features": 1, "curriculum": 2, "pretrain": 4, **STUDY}
+    assert planned(output) == {"download": 1, "features": 1, "curriculum": 2, "pretrain": 6, **STUDY}
 
 
 def test_real_run_writes_every_output_and_logs(ran):
@@ -115,13 +117,13 @@ def test_outputs_are_byte_identical_across_runs(ran):
         # a feature setting: features and everything downstream, not download
         (
             "features:\n  video:\n    num_frames: 2\n",
-            {"features": 1, "curriculum": 2, "pretrain": 4, **STUDY},
+            {"features": 1, "curriculum": 2, "pretrain": 6, **STUDY},
             "features/synthetic/index.csv",
         ),
         # a dataset setting: everything
         (
             "datasets:\n  synthetic:\n    synthetic:\n      noise_fraction: 0.5\n",
-            {"download": 1, "features": 1, "curriculum": 2, "pretrain": 4, **STUDY},
+            {"download": 1, "features": 1, "curriculum": 2, "pretrain": 6, **STUDY},
             "data/synthetic/manifest.csv",
         ),
         # one experiment's overrides: that ablation alone
@@ -138,22 +140,23 @@ def test_outputs_are_byte_identical_across_runs(ran):
             },
             "checkpoints/realign/model.pt",
         ),
-        # a realignment setting: every pretraining, but not the curriculum (its warm-up is plain VATT)
+        # a realignment setting: every pretraining (mae's too: the unused level is in its settings),
+        # but not the curriculum (its warm-up is plain VATT)
         (
             "pretrain:\n  harmonization: {level: parameters}\n",
-            {"pretrain": 4, **STUDY},
+            {"pretrain": 6, **STUDY},
             "checkpoints/vatt/model.pt",
         ),
         # a MASD setting: masd and the WiSE-FT built on it, for every experiment and task; not lp or ft
         (
             "study:\n  masd: {distill_weight: 0.5}\n",
-            {"finetune": 16, "evaluate": 8, "evaluate_wiseft": 8, "report": 1, "all": 1},
+            {"finetune": 24, "evaluate": 12, "evaluate_wiseft": 12, "report": 1, "all": 1},
             "checkpoints/vatt/multilabel/masd/VA.pt",
         ),
         # WiSE-FT's alpha: only the interpolation and its evaluation
         (
             "study:\n  wiseft: {alpha: 0.5}\n",
-            {"finetune": 8, "evaluate_wiseft": 8, "report": 1, "all": 1},
+            {"finetune": 12, "evaluate_wiseft": 12, "report": 1, "all": 1},
             "checkpoints/vatt/multilabel/wiseft/VA.pt",
         ),
     ],

@@ -65,6 +65,10 @@ def _error_line(error: jsonschema.ValidationError, source: str) -> str:
     elif error.validator == "oneOf" and error.schema.get("oneOf") and "required" in error.schema["oneOf"][0]:
         options = " or ".join(s["required"][0] for s in error.schema["oneOf"])
         message = f"give exactly one of {options}"
+    custom = error.schema.get("errorMessage") if isinstance(error.schema, dict) else None
+    if custom:  # the schema's own wording for this rule; {value}: the offending value, as YAML writes it
+        value = error.instance
+        message = custom.format(value=str(value).lower() if isinstance(value, bool) else value)
     key = ".".join(path) if path else "<top level>"
     return f"{source}: {key}: {message}"
 
@@ -219,7 +223,11 @@ def experiment_settings(config: dict, name: str, source: str = "config") -> dict
     if name not in config["experiments"]:
         known = ", ".join(sorted(config["experiments"]))
         raise MmrobustError(f"config: experiments.{name}: no such experiment (configured: {known})")
-    merged = deep_merge(config["pretrain"], config["experiments"][name])
+    overrides = config["experiments"][name]
+    merged = deep_merge(config["pretrain"], overrides)
+    if merged.get("objective", "vatt") != config["pretrain"].get("objective", "vatt"):
+        # `pretrain`'s loss weights name its own objective's terms: another objective starts from its defaults
+        merged["loss_weights"] = copy.deepcopy(overrides.get("loss_weights", {}))
     schema = {**load_schema("config.schema.yaml"), "$ref": "#/$defs/pretrain"}
     for key in ("properties", "required", "additionalProperties", "type"):
         schema.pop(key, None)
@@ -279,6 +287,10 @@ def study_spec(
         return {
             "seed": config["seed"],
             "experiments": sorted(config["experiments"]),
+            "objectives": {  # Table 1's objective column
+                e: experiment_settings(config, e)["pretrain"].get("objective", "vatt")
+                for e in sorted(config["experiments"])
+            },
             "tasks": study["tasks"],
             **report_settings(study),
         }
@@ -337,6 +349,7 @@ def _spec_schema(stage: str) -> dict:
         properties = {
             "seed": {"$ref": "#/$defs/seed"},
             "experiments": {"type": "array", "items": {"type": "string"}},
+            "objectives": {"type": "object", "additionalProperties": {"type": "string"}},
             "tasks": {"$ref": "#/$defs/study/properties/tasks"},
             **{k: study[k] for k in report_sections()},
         }

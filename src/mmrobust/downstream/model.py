@@ -1,4 +1,5 @@
-"""The downstream model f_θ(x|m): pretrained VATT encoders, Eq. 7's mean embedding, a linear head.
+"""The downstream model f_θ(x|m): pretrained encoders (VATT's, or AV-MAE's for objective mae), Eq. 7's
+mean embedding, a linear head.
 
     E(x|m) = (1/|m'|) Σ_{m' in m present in x} E_m'(x|m')        logits = W E(x|m) + b
 
@@ -15,9 +16,8 @@ from ..errors import MmrobustError
 from ..evaluate.metrics import task_metric
 from ..evaluate.robustness import Matrix
 from ..modalities import SUBSETS, modalities
+from ..models.build import from_dict
 from ..models.checkpoint import load_model, read
-from ..models.config import ModelConfig
-from ..models.vatt import create_model
 
 
 def represent(embeddings: dict[str, torch.Tensor], has: dict[str, torch.Tensor], subset: str) -> torch.Tensor:
@@ -60,7 +60,7 @@ def load_classifier(path) -> tuple[Classifier, dict]:
     payload = read(path)
     if "classes" not in payload or "state_dict" not in payload:
         raise MmrobustError(f"{path}: classes / state_dict missing (not a fine-tuned mmrobust checkpoint)")
-    model = Classifier(create_model(ModelConfig.from_dict(payload["model_config"])), len(payload["classes"]))
+    model = Classifier(from_dict(payload["model_config"]), len(payload["classes"]))
     model.load_state_dict(payload["state_dict"])
     return model, payload
 

@@ -43,7 +43,8 @@ keep their initial (identity) affine until fine-tuning trains them, as in CAV-MA
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from functools import partial
+from typing import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -100,6 +101,19 @@ def sample_masks(
         order = noise.masked_fill(~real, 2.0).argsort()  # the caption's own tokens first, in random order
         hidden[i, order[:n_hide]] = True
     return Masks({m: torch.stack(k) for m, k in keep.items()}, hidden)
+
+
+def draw_masks(
+    token_counts: dict[str, int],
+    mask_ratio: float,
+    text_mask_ratio: float,
+    batch: dict[str, torch.Tensor],
+    generators: Sequence[torch.Generator],
+) -> dict[str, torch.Tensor]:
+    """`sample_masks` as the plain tensors pretraining's loader passes to the forward (the `keep`
+    argument): {"video": keep, "audio": keep, "text_hidden": hidden}."""
+    masks = sample_masks(token_counts, mask_ratio, text_mask_ratio, batch["text"], generators)
+    return {**masks.keep, "text_hidden": masks.text_hidden}
 
 
 def attention_mask(keys: torch.Tensor) -> torch.Tensor:
@@ -201,6 +215,11 @@ class AVMAE(nn.Module):
             self.token_counts(), self.cfg.mask_ratio, self.cfg.text_mask_ratio, text, generators
         )
         return masks.to(text.device)
+
+    def mask_sampler(self) -> Callable[[dict, Sequence[torch.Generator]], dict[str, torch.Tensor]]:
+        """(batch, per-clip generators) -> the masks as `forward` takes them; picklable, so that
+        data-loading workers can draw them (train/loader.py: their own generator stream)."""
+        return partial(draw_masks, self.token_counts(), self.cfg.mask_ratio, self.cfg.text_mask_ratio)
 
     # --- inputs ------------------------------------------------------------------------------------
 
@@ -343,6 +362,19 @@ class AVMAE(nn.Module):
             out[m] = torch.where(valid, term, torch.zeros_like(term))
             out[f"valid_{m}"] = valid
         return out
+
+    def forward(
+        self, batch: dict[str, torch.Tensor], keep: dict[str, torch.Tensor]
+    ) -> dict[str, torch.Tensor]:
+        """Pretraining's forward (objectives/mae.py): the per-clip terms `mae_<m>` (B,), zero where a
+        clip has no term, under the masks `keep` ({"video", "audio": visible indices, "text_hidden"}:
+        `mask_sampler`'s draw)."""
+        if keep is None:
+            raise ValueError("AV-MAE's forward needs the batch's masks (mask_sampler)")
+        masks = Masks({m: keep[m] for m in PATCHED}, keep["text_hidden"])
+        encoded, _, visible = self.encode_visible(batch, masks)
+        terms = self.terms(batch, masks, self.decode(batch, encoded, visible))
+        return {f"mae_{m}": terms[m] for m in MODALITIES}
 
     def forward_loss(
         self, batch: dict[str, torch.Tensor], generators: Sequence[torch.Generator]

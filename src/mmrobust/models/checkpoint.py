@@ -14,8 +14,7 @@ import torch
 from ..errors import MmrobustError
 from ..fileio import atomic_write_bytes
 from ..safeload import load_tensors
-from .config import ModelConfig
-from .vatt import create_model
+from .build import from_dict
 
 
 def save(path: str | os.PathLike, payload: dict) -> None:
@@ -49,6 +48,6 @@ def load_model(path: str | os.PathLike):
     payload = read(path)
     if "model_config" not in payload or "state_dict" not in payload:
         raise MmrobustError(f"{path}: model_config / state_dict missing (not an mmrobust checkpoint)")
-    model = create_model(ModelConfig.from_dict(payload["model_config"]))
+    model = from_dict(payload["model_config"])  # VATT, or AV-MAE for objective mae
     model.load_state_dict(payload["state_dict"])
     return model, payload

@@ -1,5 +1,9 @@
 """The interface every pretraining objective implements.
 
+The model class: `model`, "vatt" (VATT's encoders, models/vatt.py, with the objective's heads) by
+default; "avmae" for mae, whose model (models/avmae.py) owns its masking, decoder and per-clip
+terms, and so uses none of the model-side methods below (models/build.py chooses the class).
+
 Model side (the model calls these while it is built and run; `model.cfg` is its ModelConfig):
     add_heads(model)            registers the objective's heads on the model, in a fixed order
     heads(model, r)             {output name: tensor} from the representations r[modality] (B, width)
@@ -12,7 +16,9 @@ Model side (the model calls these while it is built and run; `model.cfg` is its 
 
 Loss side (an instance carries the weights, one per term, and the temperature):
     terms                       the named per-clip loss terms, in the curves' order
-    compare                     the K >= 2 terms that realignment and the curriculum compare
+    compare                     the K >= 2 terms that realignment and the curriculum compare; empty
+                                when there is nothing to compare (mae: the config refuses realignment
+                                and the curriculum, the step computes no per-triplet gradients)
     embeddings                  the model outputs the loss reads (gathered across processes)
     representations             the model outputs where the compared terms meet: the space of the
                                 cheap (`representation`) per-triplet gradients, concatenated
@@ -36,6 +42,7 @@ DEFAULT = "vatt"
 
 class Objective:
     name: ClassVar[str]
+    model: ClassVar[str] = "vatt"
     terms: ClassVar[tuple[str, ...]]
     compare: ClassVar[tuple[str, ...]]
     embeddings: ClassVar[tuple[str, ...]]

@@ -100,7 +100,7 @@ def build_report(spec: dict, results: Path, out: Path, summaries: list[Path]) ->
             for m in methods.swept()
         }
         prov = provenance_columns(task, by_dataset, spec["seed"])
-        write_table(tables_dir, f"table1_{task_name}", *tables.table1(matrices, prov))
+        write_table(tables_dir, f"table1_{task_name}", *tables.table1(matrices, prov, spec["objectives"]))
         write_table(tables_dir, f"table2_{task_name}", *tables.table2(matrices))
         for name, data in (
             ("fig4", tables.fig4_data),
@@ -176,19 +176,20 @@ def _figures(task: str, metric: str, matrices, sweeps, folder: Path) -> None:
         points, f"Fig. 6, {task}: R against P per M_T", folder / f"fig6_{task}.png"
     )
     for method, by_experiment in sweeps.items():
-        sweep = {"overall": {}, "missing": {}}
+        sweep, sweep_r = {"overall": {}, "missing": {}}, {"overall": {}, "missing": {}}
         for e in experiments:
             for stratum in sweep:
                 per_value = {
                     a: rb.summary(mat, rb.STRATA[stratum]) for a, mat in sorted(by_experiment[e].items())
                 }
                 sweep[stratum][e] = {a: 100 * s["P"] for a, s in per_value.items()}
-                sweep[stratum][f"{e} R"] = {a: 100 * s["R"] for a, s in per_value.items()}
+                sweep_r[stratum][e] = {a: 100 * s["R"] for a, s in per_value.items()}
         settings = methods.get(method).sweep
-        plots.lines_by_k(
+        plots.lines_by_k(  # one colour per experiment (six and more: P and R apart would reuse colours)
             sweep,
-            f"{metric} %",
+            f"P (o) and R (x, dashed), {metric} %",
             settings.axis,
             f"{settings.title}, {task}: P and R",
             folder / f"{method}_sweep_{task}.png",
+            dashed=sweep_r,
         )

@@ -29,9 +29,17 @@ def save(fig, path: Path) -> None:
     atomic_write_bytes(path, buffer.getvalue())
 
 
+MAX_COLUMNS = 4  # more panels wrap into rows of equal length (6 experiments: 2 x 3)
+
+
 def _panels(count: int, width: float = 3.6):
-    fig, axes = plt.subplots(1, count, figsize=(width * count, 3.4), squeeze=False)
-    return fig, axes[0]
+    rows = -(-count // MAX_COLUMNS)
+    columns = -(-count // rows)
+    fig, axes = plt.subplots(rows, columns, figsize=(width * columns, 3.4 * rows), squeeze=False)
+    flat = list(axes.flat)
+    for ax in flat[count:]:
+        ax.set_visible(False)
+    return fig, flat[:count]
 
 
 def heatmaps(matrices: dict[str, rb.Matrix], title: str, path: Path) -> None:

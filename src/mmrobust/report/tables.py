@@ -34,15 +34,17 @@ def pct(value: float) -> float:
     return round(100 * value, 2)
 
 
-def table1(matrices: dict[tuple[str, str], rb.Matrix], provenance: dict) -> tuple[list[str], list[list]]:
-    """Rows (experiment, method) with the ten metrics and the row's provenance."""
-    header = ["experiment", "method", *(f"{s}_{m}" for s, m in TABLE1_METRICS), *provenance["columns"]]
+def table1(
+    matrices: dict[tuple[str, str], rb.Matrix], provenance: dict, objectives: dict[str, str]
+) -> tuple[list[str], list[list]]:
+    """Rows (experiment, its pretraining objective, method) with the ten metrics and the row's provenance."""
+    metrics = [f"{s}_{m}" for s, m in TABLE1_METRICS]
+    header = ["experiment", "objective", "method", *metrics, *provenance["columns"]]
     rows = []
     for (experiment, method), matrix in sorted(matrices.items()):
         strata = rb.strata(matrix)
-        rows.append(
-            [experiment, method, *(pct(strata[s][m]) for s, m in TABLE1_METRICS), *provenance["values"]]
-        )
+        values = [pct(strata[s][m]) for s, m in TABLE1_METRICS]
+        rows.append([experiment, objectives[experiment], method, *values, *provenance["values"]])
     return header, rows
 
 

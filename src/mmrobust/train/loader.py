@@ -20,6 +20,9 @@ from ..features.clips import ClipSet
 from ..seeding import clip_generators
 
 AUGMENT_STREAM = 2  # stream 1 draws the batch (curriculum.batch_indices)
+# AV-MAE's masks (objective mae): a stream of their own, so that a clip's mask depends neither on
+# the other clips of the batch nor on its augmentation (whose draws depend on which modalities it has).
+MASK_STREAM = 3
 
 
 @dataclass(frozen=True)
@@ -54,7 +57,10 @@ class CurriculumSampler:
 
 
 class StepBatches(Dataset):
-    """Item i = (batch, DropToken keep) of step first + i for this process."""
+    """Item i = (batch, DropToken keep or AV-MAE's masks) of step first + i for this process.
+
+    `keep(generators)` draws DropToken with the clips' augmentation generators (after augmentation);
+    `masks(batch, generators)` draws AV-MAE's masks with generators of MASK_STREAM."""
 
     def __init__(
         self,
@@ -63,8 +69,10 @@ class StepBatches(Dataset):
         world: World,
         first: int,
         keep: Callable[[list[torch.Generator]], dict | None] | None = None,
+        masks: Callable[[dict, list[torch.Generator]], dict] | None = None,
     ):
         self.clips, self.sampler, self.world, self.first, self.keep = clips, sampler, world, first, keep
+        self.masks = masks
 
     def __len__(self) -> int:
         return self.sampler.total - self.first
@@ -74,6 +82,8 @@ class StepBatches(Dataset):
         idx, positions = self.sampler.for_rank(step, self.world)
         generators = clip_generators(self.sampler.seed, step, AUGMENT_STREAM, positions)
         batch = self.clips.batch(idx, generators, train=True)
+        if self.masks is not None:
+            return batch, self.masks(batch, clip_generators(self.sampler.seed, step, MASK_STREAM, positions))
         return batch, (None if self.keep is None else self.keep(generators))
 
 

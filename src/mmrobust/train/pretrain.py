@@ -1,9 +1,10 @@
-"""The pretraining loop for any objective: AdamW, warm-up + cosine lr, harmonized steps, atomic
-resumable checkpoints.
+"""The pretraining loop for any objective (VATT's encoders and heads, or AV-MAE for mae): AdamW,
+warm-up + cosine lr, harmonized steps, atomic resumable checkpoints.
 
 Every random draw of step s comes from generators seeded by (seed, s): the batch by (seed, s), a
-clip's augmentation and DropToken by (seed, s, its position in the global batch), whatever the
-number of processes (train/loader.py). The resume state holds the model, AdamW's moments,
+clip's augmentation and DropToken by (seed, s, its position in the global batch), AV-MAE's masks
+(objective mae) by (seed, s, their own stream, that position), whatever the number of processes
+(train/loader.py). The resume state holds the model, AdamW's moments,
 GradVac's target and the curve so far: a run killed after a checkpoint and restarted ends with
 the same parameters, bit for bit on CPU, as one that never stopped.
 """
@@ -28,8 +29,9 @@ from ..features.clips import ClipSet
 from ..fileio import atomic_write_text, csv_text
 from ..harmonize import Harmonizer
 from ..models import checkpoint
-from ..models.config import model_config
-from ..models.vatt import create_model, sample_keep
+from ..models.avmae import AVMAE
+from ..models.build import build, config_for
+from ..models.vatt import sample_keep
 from ..objectives import DEFAULT, Objective, from_settings
 from ..schedule import adamw, learning_rate
 from .loader import CurriculumSampler, StepBatches, step_loader
@@ -55,13 +57,23 @@ def curve_fields(objective: Objective) -> tuple[str, ...]:
 def build_model(spec: dict):
     torch.manual_seed(spec["seed"])
     pre = spec["pretrain"]
-    model = create_model(model_config(pre["model"], spec["features"], pre.get("objective", DEFAULT)))
+    model = build(config_for(pre["model"], spec["features"], pre.get("objective", DEFAULT)))
     init = pre["init"]
     if init["from"] == "clip":
         from ..models.clip_init import init_from_clip
 
         init_from_clip(model, init["path"])
     return model
+
+
+def data_parallel(net, device: torch.device) -> DistributedDataParallel:
+    """DDP around the model. AV-MAE's per-modality LayerNorms (the single-modality embeddings' only)
+    get no gradient in pretraining: DDP must look for unused parameters then."""
+    return DistributedDataParallel(
+        net,
+        device_ids=[device] if device.type == "cuda" else None,
+        find_unused_parameters=isinstance(net, AVMAE),
+    )
 
 
 def resume_key(spec: dict, features_dir: Path, scores_path: Path | None) -> str:
@@ -117,19 +129,17 @@ def pretrain(
             print(f"resuming from step {start} of {total} ({state_path})")
         else:
             print(f"ignoring {state_path}: it belongs to other settings")
-    engine = (
-        DistributedDataParallel(net, device_ids=[device] if device.type == "cuda" else None)
-        if world.active
-        else net
-    )
+    mae = isinstance(net, AVMAE)
+    engine = data_parallel(net, device) if world.active else net
     if pre["compile"]:
         engine = torch.compile(engine)
     sampler = CurriculumSampler(
         seed, total, len(clips), pre["batch_size"], order, cur["start_fraction"], cur["full_at"]
     )
-    keep = partial(sample_keep, net.token_counts(), net.cfg.drop_token) if net.cfg.drop_token > 0 else None
+    drop = not mae and net.cfg.drop_token > 0
+    keep = partial(sample_keep, net.token_counts(), net.cfg.drop_token) if drop else None
     batches = step_loader(
-        StepBatches(clips, sampler, world, start, keep),
+        StepBatches(clips, sampler, world, start, keep, net.mask_sampler() if mae else None),
         loader_workers(device, threads),
         device.type == "cuda",
     )

@@ -153,6 +153,14 @@ def train_step(
     flags = {k: world.gather(batch[k]) for k in FLAGS}
     parts = weighted_terms(objective, out, flags)
     total = reduce(operator.add, (parts[t].sum() for t in objective.terms))
+    losses = {
+        "loss": total.detach(),
+        **{f"loss_{t}": parts[t].detach().sum() / max(objective.weights[t], 1e-12) for t in objective.terms},
+    }
+    if not objective.compare:  # nothing to compare (mae): no per-triplet gradients, no cosines
+        (total * world.size).backward()
+        nan = torch.full((), float("nan"), device=total.device)
+        return {**losses, **{k: nan for k in ("cos_before", "cos_after", "conflict_fraction")}}
     pair = comparable(objective, batch)
     offset = world.rank * len(pair)
     grads = triplet_gradients(net, batch, keep, out, objective, level, flags, offset)
@@ -172,8 +180,4 @@ def train_step(
             param = named[name]
             param.grad.add_(correction[offset : offset + param.numel()].view_as(param))
             offset += param.numel()
-    return {
-        "loss": total.detach(),
-        **{f"loss_{t}": parts[t].detach().sum() / max(objective.weights[t], 1e-12) for t in objective.terms},
-        **stats,
-    }
+    return {**losses, **stats}
