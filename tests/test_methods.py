@@ -68,7 +68,7 @@ def test_registering_checks_the_entry():
         methods.get("nosuch")
 
 
-# --- a method added through the registry alone: the 4 files of docs/study.md, "Adding a fine-tuning method" ---
+# --- a method added through the registry alone: the 4 files of docs/study.md, "Adding a fine-tuning method"
 
 
 def train_toy(job, subset: str) -> dict:
