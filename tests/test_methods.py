@@ -68,7 +68,8 @@ def test_registering_checks_the_entry():
         methods.get("nosuch")
 
 
-# --- a method added through the registry alone: what the 4 files of docs/study.md ("Adding a fine-tuning method") give ---
+# --- a method added through the registry alone: what the 4 files of docs/study.md
+# ("Adding a fine-tuning method") give ---
 
 
 def train_toy(job, subset: str) -> dict:
