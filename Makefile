@@ -43,13 +43,15 @@ lint: install
 	ruff check .
 	python scripts/lint
 
-# Ratios from one run each; harmonization_cost, curriculum_auroc and eval_cost read the default
-# pipeline's outputs (run `make run` first). gpu_pretrain times steps on a GPU; here it only counts.
+# Ratios from one run each; harmonization_cost, curriculum_auroc, eval_cost and study_cost read the
+# default pipeline's outputs (run `make run` first; study_cost: the study's jobs against 8b3bbe4's
+# code). gpu_pretrain times steps on a GPU; here it only counts.
 bench: install
 	python benchmarks/feature_throughput.py
 	python benchmarks/harmonization_cost.py
 	python benchmarks/curriculum_auroc.py
 	python benchmarks/eval_cost.py
+	python benchmarks/study_cost.py --baseline 8b3bbe4
 	python benchmarks/gpu_pretrain.py --count-only --out benchmarks/results/gpu_pretrain_flops_cpu.json
 	python benchmarks/mae_cost.py
 	python benchmarks/fault_injection.py

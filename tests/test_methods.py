@@ -68,7 +68,7 @@ def test_registering_checks_the_entry():
         methods.get("nosuch")
 
 
-# --- a method added through the registry alone: what the 4 files of docs/study.md ("Adding a fine-tuning method") give ---
+# --- a method added through the registry alone: the 4 files of docs/study.md, "Adding a fine-tuning method"
 
 
 def train_toy(job, subset: str) -> dict:
@@ -254,7 +254,9 @@ def test_the_report_draws_a_registered_method(toy, toy_config, tmp_path):
     rows = (tables / "table1_multilabel.csv").read_text().splitlines()
     assert rows[0].startswith("experiment,objective,method,overall_P,")
     assert [r.split(",")[:3] for r in rows[1:]] == [
-        [e, "vatt", m] for e in ("realign", "vatt") for m in sorted(methods.names())
+        [e, "vatt", m]
+        for e in ("vatt", "realign")
+        for m in sorted(methods.names())  # the baseline first
     ]
     assert set(json.loads((tmp_path / "out" / "metrics.json").read_text())["multilabel"]["vatt"]) == set(
         methods.names()

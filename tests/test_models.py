@@ -87,3 +87,44 @@ def test_checkpoint_round_trip(tiny_config, tmp_path):
     assert payload["step"] == 3 and back.cfg == model.cfg
     for (k, a), (_, b) in zip(model.state_dict().items(), back.state_dict().items()):
         assert torch.equal(a, b), k
+
+
+def test_block_equals_timms_bit_for_bit():
+    # models/block.py writes out timm's Block so that jobs skip timm's import: same names, same
+    # initial draws, same outputs and gradients (checkpoints made with timm blocks load and rerun).
+    timm_vit = pytest.importorskip("timm.models.vision_transformer")
+    from mmrobust.models.block import Block
+
+    torch.manual_seed(0)
+    theirs = timm_vit.Block(48, 3, 2.0, qkv_bias=True)
+    torch.manual_seed(0)
+    ours = Block(48, 3, 2.0, qkv_bias=True)
+    a, b = theirs.state_dict(), ours.state_dict()
+    assert list(a) == list(b) and all(torch.equal(a[k], b[k]) for k in a)
+    x = torch.randn(4, 9, 48)
+    mask = torch.rand(4, 1, 1, 9, generator=torch.Generator().manual_seed(1)) > 0.3
+    mask[..., 0] = True
+    for m in (None, mask):
+        xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
+        ya, yb = theirs(xa, attn_mask=m), ours(xb, attn_mask=m)
+        assert torch.equal(ya, yb)
+        ya.sum().backward()
+        yb.sum().backward()
+        assert torch.equal(xa.grad, xb.grad)
+        assert all(torch.equal(p.grad, q.grad) for p, q in zip(theirs.parameters(), ours.parameters()))
+        theirs.zero_grad()
+        ours.zero_grad()
+
+
+def test_jobs_do_not_import_timm():
+    # timm's package import pulls in torchvision and torch._dynamo (~1.5 s of a 4 s evaluate job).
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, mmrobust.downstream.stages; "
+        "print(sorted(m for m in ('timm', 'torchvision') if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"

@@ -91,3 +91,16 @@ def test_figure_aggregates_and_table2():
         {"P": 1 / 7, "R": 0, "P_best": 1 / 7, "R_best": 0}
     )
     assert rb.summary(diagonal, rb.STRATA["missing"])["P"] == 0  # the diagonal is never a strict subset
+
+
+def test_tables_round_once():
+    # Every cell 0.18348: P overall is 18.348 %. Rounded once: 18.35 in the CSV, 18.3 in Markdown
+    # (rounding the CSV's 18.35 again would print 18.4, where the read-out says 18.3).
+    from mmrobust.report import tables
+
+    matrix = {(e, t): 0.18348 for e in SUBSETS for t in SUBSETS}
+    header, rows = tables.table1({("vatt", "lp"): matrix}, {"columns": [], "values": []}, {"vatt": "vatt"})
+    column = header.index("overall_P")
+    assert tables.csv_cells(rows)[0][column] == "18.35"
+    markdown_row = tables.markdown(header, rows).splitlines()[2].split("|")
+    assert markdown_row[column + 1].strip() == "18.3"

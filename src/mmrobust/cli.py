@@ -227,7 +227,11 @@ def cmd_report(args: argparse.Namespace) -> None:
     from .report.build import build_report
 
     build_report(
-        _spec(args, "report"), Path(args.results), Path(args.out), [Path(p) for p in args.provenance]
+        _spec(args, "report"),
+        Path(args.results),
+        Path(args.out),
+        [Path(p) for p in args.provenance],
+        [Path(p) for p in args.labels],
     )
 
 
@@ -368,6 +372,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--provenance", nargs="*", default=[], help="features summary.json files (clip counts per split)"
+    )
+    p.add_argument(
+        "--labels",
+        nargs="*",
+        default=[],
+        help="features index.csv files: the evaluation split's labels give each task's chance level"
+        " (a line in the figures, the tables' unit line); without its dataset's, a task has none",
     )
     p.set_defaults(func=cmd_report)
 

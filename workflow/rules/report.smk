@@ -36,6 +36,8 @@ rule report:
         sweeps=expand("results/{experiment}/{task}/{method}/sweep.csv", experiment=sorted(config["experiments"]),
                       task=sorted(config["study"]["tasks"]), method=methods.swept()),
         summaries=sorted({f"features/{t['dataset']}/summary.json" for t in config["study"]["tasks"].values()}),
+        # the tasks' labels: their chance levels (mmrobust.report.chance)
+        labels=sorted({f"features/{t['dataset']}/index.csv" for t in config["study"]["tasks"].values()}),
     output:
         metrics=report("results/metrics.json", caption="../report/metrics.rst", category=STUDY_CATEGORY,
                        subcategory=STUDY_CATEGORY, labels={"result": "Every metric, every stratum (JSON)"}),
@@ -58,4 +60,4 @@ rule report:
     benchmark:
         "logs/benchmarks/report/report.tsv"
     shell:
-        "mmrobust report --spec {params.spec:q} --results results --out results --provenance {input.summaries} > {log} 2>&1"
+        "mmrobust report --spec {params.spec:q} --results results --out results --provenance {input.summaries} --labels {input.labels} > {log} 2>&1"

@@ -2,7 +2,7 @@
 how it trains a training set and how it is evaluated come from its entry in downstream.methods.
 
 A finetune or evaluate job covers one (experiment, task, method) and its 7 training sets: a job per
-set would pay the ~3.5 s Python + torch + timm start 224 times in the default study. Finished
+set would pay the ~2-3.5 s Python + torch start 224 times in the default study. Finished
 training sets are kept in a hidden folder beside the outputs, so a killed job resumes with the
 next set; the folder is keyed on the settings and the input files and removed on success.
 """
@@ -29,7 +29,7 @@ from ..models import checkpoint
 from ..models.checkpoint import load_model
 from . import methods
 from .data import class_names, distill_ids, targets, validation_split
-from .embed import split_embeddings
+from .embed import SplitEncoder, split_embeddings
 from .model import Classifier, column, load_classifier
 
 SELECTION_FIELDS = ("train_set", "candidate", "val_metric", "selected")
@@ -231,11 +231,10 @@ def run_evaluate(
             f"evaluate {method.name}: needs --features (the eval split is encoded by each fine-tuned model)"
         )
     clips = _task_clips(spec, features_dir, cache, "eval")
+    encode = SplitEncoder(clips, spec["batch_size"])
 
     def evaluate(model: Classifier, subset: str) -> dict:
-        embeddings, has = split_embeddings(
-            model.encoder, clips, spec["batch_size"], desc=f"{method.name} {subset}"
-        )
+        embeddings, has = encode(model.encoder, desc=f"{method.name} {subset}")
         return column(model.head, embeddings, has, y, kind, subset)
 
     for subset in SUBSETS:

@@ -1,2 +1,3 @@
-"""Models: VATT-style encoders on timm ViT blocks (vatt.py), built by `create_model` from a
-named preset (config.py). Kept import-free, so that config validation never loads torch."""
+"""Models: VATT-style encoders (vatt.py) on timm's ViT block written out (block.py), built by
+`create_model` from a named preset (config.py). Kept import-free, so that config validation never
+loads torch."""

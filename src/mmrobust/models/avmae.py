@@ -5,7 +5,7 @@ Encoder. Each modality is tokenized as for VATT (models/tokenizers.py: video tub
 spectrogram patches at base, text tokens; each with its own learned positions) and gets a learned
 modality token added to every token (CAV-MAE). Per clip, a random `mask_ratio` of the video and
 of the audio tokens is hidden (AV-MAE: 0.75); the visible ones run through `depth - 1`
-modality-specific timm blocks, then, concatenated, through one shared block and a LayerNorm
+modality-specific blocks, then, concatenated, through one shared block and a LayerNorm
 (CAV-MAE's unified block). The shared block also holds a LayerNorm pair per modality, used when
 one modality passes it alone (CAV-MAE's `blocks_u(x, 'a')`): that is how `embed` runs.
 
@@ -48,11 +48,11 @@ from typing import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
-from timm.models.vision_transformer import Block
 from torch import nn
 
 from ..features.audio import AUDIO_MEAN, AUDIO_STD
 from ..losses import masked_mean
+from .block import Block
 from .config import MAEConfig
 from .tokenizers import AudioPatches, TextTokens, VideoTubelets
 from .vatt import VIDEO_MEAN, VIDEO_STD
@@ -124,7 +124,7 @@ def attention_mask(keys: torch.Tensor) -> torch.Tensor:
 
 
 class SharedBlock(nn.Module):
-    """CAV-MAE's unified block: a timm Block; a modality passing it alone uses its own LayerNorms."""
+    """CAV-MAE's unified block: a Block; a modality passing it alone uses its own LayerNorms."""
 
     def __init__(self, width: int, heads: int, mlp_ratio: float):
         super().__init__()
@@ -139,8 +139,8 @@ class SharedBlock(nn.Module):
         norm1, norm2 = (
             (b.norm1, b.norm2) if modality is None else (self.norm1[modality], self.norm2[modality])
         )
-        x = x + b.drop_path1(b.ls1(b.attn(norm1(x), attn_mask=attn_mask)))
-        return x + b.drop_path2(b.ls2(b.mlp(norm2(x))))
+        x = x + b.attn(norm1(x), attn_mask=attn_mask)
+        return x + b.mlp(norm2(x))
 
 
 def _blocks(width: int, heads: int, mlp_ratio: float, count: int) -> nn.ModuleList:

@@ -1,4 +1,4 @@
-"""VATT's encoders (Akbari et al. 2021) on timm ViT blocks, with the heads of a pretraining objective.
+"""VATT's encoders (Akbari et al. 2021) on ViT blocks, with the heads of a pretraining objective.
 
 Each modality is tokenized with its own position encoding and prefixed with a learned [AGG]
 token whose output is the modality's representation r. `ms` runs one transformer per modality;
@@ -6,7 +6,7 @@ token whose output is the modality's representation r. `ms` runs one transformer
 video-text losses meet in the same parameters. The heads, the outputs they add and the
 downstream embeddings are the objective's (`cfg.objective`, src/mmrobust/objectives/; VATT's
 heads: objectives/vatt.py). DropToken keeps a random (1 - drop_token) of the video and audio
-tokens in training.
+tokens in training. The blocks are timm's, written out in block.py (no timm import).
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ from __future__ import annotations
 from typing import Sequence
 
 import torch
-from timm.models.vision_transformer import Block
 from torch import nn
 
 from ..features.audio import AUDIO_MEAN, AUDIO_STD
 from ..objectives import objective_class
+from .block import Block
 from .config import ModelConfig
 from .tokenizers import AudioPatches, TextTokens, VideoTubelets
 
@@ -29,7 +29,7 @@ VIDEO_STD = (0.26862954, 0.26130258, 0.27577711)
 
 
 class Encoder(nn.Module):
-    """[AGG] + tokens through timm ViT blocks; returns the normalised [AGG] output."""
+    """[AGG] + tokens through ViT blocks; returns the normalised [AGG] output."""
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
