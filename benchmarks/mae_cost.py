@@ -4,6 +4,7 @@ config's size, and count-only FLOPs and memory per sample at the papers' size.
 Timed (default config, tiny preset, one real batch of the default pretraining split; each a
 forward + loss + backward, the variants interleaved round by round, see common.timed_interleaved):
   vatt_step      VATT (the default model, its DropToken setting): both contrastive losses;
+  pairwise_step  seed 003's contrastive model (per-modality encoders, InfoNCE on the three pairs);
   mae_step       AV-MAE: encoder on the visible tokens, decoder, the three reconstruction terms;
   encoder_25     AV-MAE's encoder alone (output summed, backward) on the visible video / audio
                  tokens at mask ratio 0.75 (captions always keep their length: see models/avmae.py);
@@ -66,6 +67,9 @@ def timed(args) -> dict:
     clips = clips_for(spec, Path(args.features))
     torch.manual_seed(0)
     vatt = create_model(model_config(pre["model"], spec["features"]))
+    pairwise = create_model(
+        model_config({**pre["model"], "architecture": "ms"}, spec["features"], "pairwise")
+    )
     mae = AVMAE(mae_config(pre["model"], spec["features"]))
     idx = batch_indices(0, 1, len(clips), pre["batch_size"], spec["seed"])
     gens = clip_generators(spec["seed"], 0, 2, range(len(idx)))
@@ -74,6 +78,8 @@ def timed(args) -> dict:
     masks = mae.sample_masks(batch["text"], clip_generators(spec["seed"], 0, 3, range(len(idx))))
     full = full_masks(mae, batch, clip_generators(spec["seed"], 0, 3, range(len(idx))))
     loss = from_settings(pre)
+    pairwise_loss = create("pairwise")
+    pairwise_keep = pairwise.sample_keep(clip_generators(spec["seed"], 0, 3, range(len(idx))))
 
     def run(model, fn):
         def step():
@@ -85,6 +91,7 @@ def timed(args) -> dict:
     steps = timed_interleaved(
         {
             "vatt_step": run(vatt, lambda: vatt_step(vatt, batch, keep, loss)),
+            "pairwise_step": run(pairwise, lambda: vatt_step(pairwise, batch, pairwise_keep, pairwise_loss)),
             "mae_step": run(mae, lambda: mae_step(mae, batch, masks)),
         },
         args.repeats,
@@ -108,6 +115,7 @@ def timed(args) -> dict:
         },
         "ms": {k: round(v * 1000, 1) for k, v in {**steps, **encoders}.items()},
         "mae_step_over_vatt_step": round(steps["mae_step"] / steps["vatt_step"], 2),
+        "mae_step_over_pairwise_step": round(steps["mae_step"] / steps["pairwise_step"], 2),
         "encoder_full_over_encoder_25": round(encoders["encoder_full"] / encoders["encoder_25"], 2),
     }
 
@@ -162,6 +170,9 @@ def counted(args) -> dict:
             )
             for drop in (0.5, 0.0)  # VATT's DropToken (paper.yaml: 0.5), and none
         }
+        pairwise = create_model(
+            model_config({"preset": "base", "architecture": "ms", "drop_token": 0.5}, features, "pairwise")
+        )
     batch["audio"] = torch.empty(size, 1, mae.cfg.n_mels, mae.cfg.audio_frames, device=meta)
     masks = sample_masks(mae.token_counts(), mae.cfg.mask_ratio, mae.cfg.text_mask_ratio, text, gens()).to(
         meta
@@ -175,6 +186,11 @@ def counted(args) -> dict:
         keep = vatt.sample_keep(gens())
         keep = None if keep is None else {m: k.to(meta) for m, k in keep.items()}
         out[f"vatt_ms_drop_token_{drop}"] = count(vatt, lambda: vatt_step(vatt, batch, keep, loss), size)
+    keep = pairwise.sample_keep(gens())
+    keep = None if keep is None else {m: k.to(meta) for m, k in keep.items()}
+    out["pairwise_ms_drop_token_0.5"] = count(
+        pairwise, lambda: vatt_step(pairwise, batch, keep, create("pairwise")), size
+    )
     out["tokens_per_clip"] = {**mae.token_counts(), "text": mae.cfg.context_length}
     ratio = (
         out["avmae_encoder_full"]["gflops_train_per_sample"]
@@ -187,6 +203,11 @@ def counted(args) -> dict:
             / out[f"vatt_ms_drop_token_{drop}"]["gflops_train_per_sample"],
             2,
         )
+    out["avmae_over_pairwise_drop_token_0.5_flops"] = round(
+        out["avmae"]["gflops_train_per_sample"]
+        / out["pairwise_ms_drop_token_0.5"]["gflops_train_per_sample"],
+        2,
+    )
     return out
 
 
