@@ -314,17 +314,13 @@ def test_pack_shard_size_must_be_positive(clip, tmp_path, size):
 
 
 def test_odd_ids_round_trip_through_pack_and_the_http_source(clip, tmp_path):
-    import threading
-
-    from test_http import ShardServer
+    from media_server import MediaServer
 
     (tmp_path / "a.mp4").hardlink_to(clip)
     assert download(tmp_path, [(i, "a.mp4") for i in ODD_IDS]).returncode == 0
     result = run_cli("pack", str(tmp_path / "data"), str(tmp_path / "www"), "--shard-size", "4")
     assert result.returncode == 0, result.stderr[-2000:]
-    srv = ShardServer(tmp_path / "www")
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    try:
+    with MediaServer(tmp_path / "www") as srv:
         spec = {
             "seed": 0,
             "dataset": {
@@ -339,9 +335,6 @@ def test_odd_ids_round_trip_through_pack_and_the_http_source(clip, tmp_path):
             },
         }
         result = run_cli("download", "--spec", json.dumps(spec), "--out", str(tmp_path / "again"))
-    finally:
-        srv.shutdown()
-        srv.server_close()
     assert result.returncode == 0, result.stderr[-2000:]
     assert kept(tmp_path / "again") == sorted(ODD_IDS)
     # the shards keep each clip's split folder and bytes

@@ -78,7 +78,7 @@ STAGE = {"--spec", "--config"}
                 "--sweep",
             },
         ),
-        ("report", STAGE | {"--results", "--out", "--provenance"}),
+        ("report", STAGE | {"--results", "--out", "--provenance", "--labels"}),
     ],
 )
 def test_help_lists_exactly_the_options_the_command_reads(command, expected, capsys):
