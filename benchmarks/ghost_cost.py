@@ -10,6 +10,8 @@ interleaved round by round, see common.timed_interleaved):
                 (one activation-only backward per compared term, then per layer the cheaper form);
   ghost_pairs / ghost_materialised   the same with every weight forced into one form;
   ghost_batched the K backwards as one, vmapped over the terms (autograd's is_grads_batched);
+  ghost_fused   the step's backward and the K as one, vmapped over K + 1 directions
+                (ghost.gram_and_backward: the terms' batch parameter gradients are computed and dropped);
   exact         train_step at level `parameters` with realignment `none` (vmap(jacrev), cosines).
 The exact step runs in its own interleaved pair (its large vmap buffers slow whatever follows it,
 as in harmonization_cost.py). Pairwise (K = 3, `ms`) is timed the same way, ghost only.
@@ -44,7 +46,7 @@ from mmrobust.models.config import model_config
 from mmrobust.models.vatt import create_model
 from mmrobust.objectives import create, from_settings
 from mmrobust.seeding import clip_generators
-from mmrobust.train.ghost import GhostGram, gram_score, triplet_gram
+from mmrobust.train.ghost import GhostGram, gram_and_backward, gram_score, triplet_gram
 from mmrobust.train.pretrain import build_model
 from mmrobust.train.stages import clips_for
 from mmrobust.train.step import parameter_gradients, train_step, weighted_terms
@@ -118,6 +120,9 @@ def timed(args) -> dict:
                 model, lambda: ghost_step(model, batch, keep, loss, forms["materialise"])
             ),
             "ghost_batched": step(model, lambda: ghost_step(model, batch, keep, loss, forms["batched"])),
+            "ghost_fused": step(
+                model, lambda: gram_score(gram_and_backward(model, batch, keep, loss, forms["auto"])[0])
+            ),
         },
         args.repeats,
     )
@@ -164,6 +169,7 @@ def timed(args) -> dict:
         "ghost_pairs_over_plain": round(ghosts["ghost_pairs"] / ghosts["plain"], 2),
         "ghost_materialised_over_plain": round(ghosts["ghost_materialised"] / ghosts["plain"], 2),
         "ghost_batched_over_plain": round(ghosts["ghost_batched"] / ghosts["plain"], 2),
+        "ghost_fused_over_plain": round(ghosts["ghost_fused"] / ghosts["plain"], 2),
         "exact_over_plain": round(exact["exact"] / exact["plain"], 2),
         "pairwise_ghost_over_plain": round(pw["ghost"] / pw["plain"], 2),
     }

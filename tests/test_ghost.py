@@ -12,9 +12,9 @@ from mmrobust.models.config import model_config
 from mmrobust.models.tokenizers import AudioPatches, TextTokens, VideoTubelets
 from mmrobust.models.vatt import Encoder, create_model
 from mmrobust.objectives import create
-from mmrobust.train.ghost import GhostGram, gram_score, triplet_gram
+from mmrobust.train.ghost import GhostGram, gram_and_backward, gram_score, triplet_gram
 from mmrobust.train.ghost_realign import correction_weights, gradvac_coefficients, pcgrad_coefficients
-from mmrobust.train.step import parameter_gradients
+from mmrobust.train.step import parameter_gradients, weighted_terms
 
 FEATURES = {
     "video": {"num_frames": 4, "crop_size": 28},
@@ -199,3 +199,20 @@ def test_realignment_in_gram_form_equals_harmonize(k):
         assert torch.allclose(
             (correction_weights(coefficients)[:, :, None] * stacked).sum(1), delta, atol=1e-10
         )
+
+
+@pytest.mark.parametrize("objective, architecture", [("vatt", "ma"), ("pairwise", "ms")])
+def test_fused_backward_gives_the_plain_gradient_and_the_gram(objective, architecture):
+    torch.manual_seed(0)
+    cfg = {"preset": "tiny", "architecture": architecture, "width": 32, "audio_patch": [16, 16]}
+    model = create_model(model_config(cfg, FEATURES, objective))
+    batch, loss = tiny_batch(), create(objective)
+    out = model(batch, None)
+    sum(p.sum() for p in weighted_terms(loss, out, batch).values()).backward()
+    want = {n: p.grad.clone() for n, p in model.named_parameters()}
+    model.zero_grad(set_to_none=True)
+    gram, _ = gram_and_backward(model, batch, None, loss)
+    for n, p in model.named_parameters():
+        assert torch.allclose(p.grad, want[n], atol=1e-6, rtol=1e-5), n
+    grads, _ = parameter_gradients(model, batch, None, model(batch, None), loss)
+    assert_close_gram(gram, reference_gram(grads))

@@ -20,6 +20,18 @@ layer, e.g. VATT-MA's backbone run on video, audio and text, concatenated along 
   [AGG] tokens (passed to an Encoder): expanded per sample by a pre-hook; their gradient rows.
 A shared parameter no rule covers is refused at construction.
 
+Cost over a plain step (forward F, backward about 2F: activation and weight gradients): the hooks
+keep tensors autograd saves anyway (the unfolded patches are a copy of the video / audio input);
+each of the K activation-only backwards is about F; a materialised weight costs K times its
+weight-gradient FLOPs, the token-pair form T^2 (d_in + K d_out), cheaper only while
+T < d_in d_out / (d_in + K d_out) (ViT-B, K = 2: about 250-500 tokens, so captions and DropToken'd
+audio, not video nor VATT-MA's concatenated calls). Hence about (3 + 2K) / 3 of a plain step's
+FLOPs at the paper's size (benchmarks/ghost_cost.py counts it) and no per-triplet gradient in
+memory (torch.func's level holds batch x K x shared parameters). `batched` runs the K backwards as
+one vmapped pass (is_grads_batched), `gram(total=...)` / gram_and_backward() also the step's own
+(K + 1 directions; the terms' batch parameter gradients are computed and dropped): the same or
+more FLOPs, fewer, larger operations (what pays at the default, overhead-bound size).
+
 Anchors (objectives.md): the ghost dot products of In-Run Data Shapley (ICLR 2025), the book-keeping
 of Bu et al. (ICML 2023).
 """
@@ -168,30 +180,50 @@ class GhostGram:
 
         return hook
 
-    def gram(self, terms: Sequence[torch.Tensor], retain_graph: bool = True) -> torch.Tensor:
+    def gram(
+        self, terms: Sequence[torch.Tensor], retain_graph: bool = True, total: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """(B, K, K) float: G_i[a, b] = <g_a,i, g_b,i> over the parameters `names`. `terms`: K (B,)
-        per-sample terms whose sum's gradient at sample i's activations is sample i's own."""
+        per-sample terms whose sum's gradient at sample i's activations is sample i's own.
+
+        With `total` (the step's loss), its backward is fused in: one backward pass vmapped over the
+        K + 1 directions (total, then the terms) adds total's gradient to the parameters' .grad (the
+        terms' batch parameter gradients it also computes are dropped)."""
         if not self.calls:
             raise RuntimeError("ghost Gram: no recorded forward (run the model inside record())")
         outputs = [c.output for c in self.calls]
-        per_term = []
-        if self.batched:  # the K backwards as one, vmapped over the terms (is_grads_batched)
-            sums = torch.stack([t.sum() for t in terms])
-            eye = torch.eye(len(terms), dtype=sums.dtype, device=sums.device)
-            with warnings.catch_warnings():  # SDPA's backward has no batching rule: a loop over K
+        size, k = outputs[0].shape[0], len(terms)
+        if self.batched or total is not None:  # one backward, vmapped over the directions
+            sums = torch.stack(([] if total is None else [total]) + [t.sum() for t in terms])
+            params = [] if total is None else [p for p in self.model.parameters() if p.requires_grad]
+            eye = torch.eye(len(sums), dtype=sums.dtype, device=sums.device)
+            with warnings.catch_warnings():  # SDPA's backward has no batching rule: a loop over them
                 warnings.filterwarnings("ignore", message=".*batching rule.*")
                 grads = torch.autograd.grad(
-                    sums, outputs, eye, retain_graph=retain_graph, allow_unused=True, is_grads_batched=True
+                    sums,
+                    outputs + params,
+                    eye,
+                    retain_graph=retain_graph,
+                    allow_unused=True,
+                    is_grads_batched=True,
                 )
-            grads = [o.new_zeros(len(terms), *o.shape) if g is None else g for g, o in zip(grads, outputs)]
-            per_term = [[g[k] for g in grads] for k in range(len(terms))]
-        for k, term in enumerate(terms if not self.batched else ()):
-            keep = retain_graph or k < len(terms) - 1
-            grads = torch.autograd.grad(term.sum(), outputs, retain_graph=keep, allow_unused=True)
-            per_term.append([torch.zeros_like(o) if g is None else g for g, o in zip(grads, outputs)])
-        size, k = outputs[0].shape[0], len(terms)
+            for p, g in zip(params, grads[len(outputs) :]):
+                if g is not None:
+                    p.grad = g[0] if p.grad is None else p.grad + g[0]
+            first = len(sums) - k
+            deltas = [
+                o.new_zeros(size, k, *o.shape[1:]) if g is None else g[first:].transpose(0, 1)
+                for g, o in zip(grads, outputs)
+            ]
+        else:
+            per_term = []
+            for n, term in enumerate(terms):
+                keep = retain_graph or n < k - 1
+                grads = torch.autograd.grad(term.sum(), outputs, retain_graph=keep, allow_unused=True)
+                per_term.append([torch.zeros_like(o) if g is None else g for g, o in zip(grads, outputs)])
+            deltas = [torch.stack(column, dim=1) for column in zip(*per_term)]  # (B, K, *out) per call
         self.costs = []
-        self.delta_bytes = sum(g.numel() * g.element_size() for gs in per_term for g in gs)
+        self.delta_bytes = sum(d.numel() * d.element_size() for d in deltas)
         direct: dict[str, torch.Tensor] = {}
         pieces: dict[str, list] = {}
 
@@ -200,8 +232,7 @@ class GhostGram:
                 value = value.reshape(size, k, -1)
                 direct[name] = direct[name] + value if name in direct else value
 
-        for n, call in enumerate(self.calls):
-            delta = torch.stack([g[n] for g in per_term], dim=1)  # (B, K, *out)
+        for delta, call in zip(deltas, self.calls):
             m = self.modules.get(call.name)
             prefix = f"{call.name}."
             if call.kind == "agg":
@@ -301,3 +332,24 @@ def triplet_gram(
         out = model(batch, keep)
     own = weighted_terms(objective, out, batch if flags is None else flags, own=True)
     return ghost.gram([own[t] for t in objective.compare]), out
+
+
+def gram_and_backward(
+    model,
+    batch: dict,
+    keep: dict | None,
+    objective: Objective,
+    ghost: GhostGram | None = None,
+    flags: dict | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """A step's forward and backward (the loss L of step.py, its gradient added to .grad) with every
+    triplet's Gram matrix from the same backward pass (GhostGram.gram's `total`). Returns (gram, L)."""
+    ghost = ghost or GhostGram(model, model.shared_parameter_names())
+    with ghost.record():
+        out = model(batch, keep)
+    valid_from = batch if flags is None else flags
+    parts = weighted_terms(objective, out, valid_from)
+    total = sum(parts[t].sum() for t in objective.terms)
+    own = weighted_terms(objective, out, valid_from, own=True)
+    gram = ghost.gram([own[t] for t in objective.compare], retain_graph=False, total=total)
+    return gram, total.detach()
