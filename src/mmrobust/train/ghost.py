@@ -27,7 +27,9 @@ weight-gradient FLOPs, the token-pair form T^2 (d_in + K d_out), cheaper only wh
 T < d_in d_out / (d_in + K d_out) (ViT-B, K = 2: about 250-500 tokens, so captions and DropToken'd
 audio, not video nor VATT-MA's concatenated calls). Hence about (3 + 2K) / 3 of a plain step's
 FLOPs at the paper's size (benchmarks/ghost_cost.py counts it) and no per-triplet gradient in
-memory (torch.func's level holds batch x K x shared parameters). `batched` runs the K backwards as
+memory (torch.func's level holds batch x K x shared parameters); it holds instead the K output
+gradients of every hooked layer until the products (VATT-MA at the paper's size: about 0.8 GB per
+clip, beside 0.7 GB per triplet for torch.func's gradients). `batched` runs the K backwards as
 one vmapped pass (is_grads_batched), `gram(total=...)` / gram_and_backward() also the step's own
 (K + 1 directions; the terms' batch parameter gradients are computed and dropped): the same or
 more FLOPs, fewer, larger operations (what pays at the default, overhead-bound size).
