@@ -5,6 +5,7 @@ import math
 
 import pytest
 import torch
+from test_harmonize import tiny_batch  # the same 4-clip batch, one clip without audio
 
 from mmrobust.config import load_schema
 from mmrobust.models.config import ModelConfig, model_config
@@ -115,18 +116,6 @@ def tiny_model(objective, architecture="ms"):
     torch.manual_seed(0)
     cfg = {"preset": "tiny", "architecture": architecture, "width": 32, "audio_patch": [16, 16], "va_dim": 24}
     return create_model(model_config(cfg, FEATURES, objective))
-
-
-def tiny_batch(batch=4):
-    g = torch.Generator().manual_seed(0)
-    return {
-        "video": torch.rand(batch, 3, 4, 28, 28, generator=g),
-        "audio": torch.randn(batch, 1, 32, 98, generator=g) - 4,
-        "text": torch.randint(1, 1000, (batch, 8), generator=g),
-        "has_video": torch.ones(batch, dtype=torch.bool),
-        "has_audio": torch.tensor([1, 1, 1, 0], dtype=torch.bool),
-        "has_text": torch.ones(batch, dtype=torch.bool),
-    }
 
 
 def test_pairwise_model_has_one_projection_per_modality_and_embeds_in_one_space():
